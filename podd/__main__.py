@@ -1,0 +1,5 @@
+import sys
+
+from podd.cli import main
+
+sys.exit(main())

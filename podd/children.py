@@ -1,0 +1,139 @@
+"""Child pods seen from their parent: starting them (as OS children) and stopping them."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import signal
+import subprocess
+
+import trio
+
+from podd.async_client import async_call
+from podd.errors import PodFailed, PodUnreachable
+from podd.procfacts import is_alive
+from podd.spawner import (
+    STARTUP_TIMEOUT,
+    STDERR_TAIL,
+    Ready,
+    SpawnError,
+    parse_ready,
+    pod_command,
+    pod_environment,
+)
+from podd.spec import PodSpec
+from protocol import ShutdownParams
+
+__all__ = ["spawn_child", "stop_child", "wait_gone"]
+
+log = logging.getLogger(__name__)
+
+
+async def spawn_child(spec: PodSpec) -> tuple[trio.Process, Ready]:
+    """Start a child pod and wait until it listens. Raises ``SpawnError``."""
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    try:
+        proc = await trio.lowlevel.open_process(
+            pod_command(spec, write_fd),
+            pass_fds=(write_fd,),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            cwd=spec.cwd,
+            env=pod_environment(),
+        )
+    except OSError as exc:
+        os.close(read_fd)
+        raise SpawnError("spawn_failed", f"cannot start the pod process: {exc}") from exc
+    finally:
+        os.close(write_fd)
+    assert proc.stderr is not None
+    line = b""
+    try:
+        with trio.fail_after(STARTUP_TIMEOUT):
+            async with trio.lowlevel.FdStream(read_fd) as ready:
+                while b"\n" not in line:
+                    chunk = await ready.receive_some(4096)
+                    if not chunk:
+                        break
+                    line += chunk
+        if line.strip() and b'"ok":true' in line.replace(b" ", b""):
+            await proc.stderr.aclose()
+            return proc, parse_ready(line, "", "")
+        with trio.fail_after(STARTUP_TIMEOUT):
+            tail = await _read_all(proc.stderr)
+            code = await proc.wait()
+        return proc, parse_ready(line, tail[-STDERR_TAIL:], f"exited with status {code}")
+    except BaseException:
+        with trio.CancelScope(shield=True):
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+            await proc.stderr.aclose()
+        raise
+
+
+async def _read_all(stream: trio.abc.ReceiveStream) -> str:
+    chunks = []
+    while data := await stream.receive_some(65536):
+        chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+async def wait_gone(pid: int, started: float, timeout: float) -> bool:
+    """Wait until ``pid`` (started at ``started``) is gone; False if ``timeout`` passed."""
+    with trio.move_on_after(timeout):
+        try:
+            pidfd = os.pidfd_open(pid)
+        except (ProcessLookupError, OSError):
+            return True
+        try:
+            if not is_alive(pid, started):
+                return True
+            await trio.lowlevel.wait_readable(pidfd)
+            return True
+        finally:
+            os.close(pidfd)
+    return not is_alive(pid, started)
+
+
+async def stop_child(
+    socket: str, pid: int, started: float, params: ShutdownParams, process: trio.Process | None
+) -> str:
+    """Ask a child to stop its subtree and wait until its process is gone.
+
+    Returns the child's outcome. If it does not answer or outlives ``params.timeout``, it
+    is SIGKILLed (``force_killed``), or left running with ``kill`` false (``timeout``).
+    """
+    deadline = trio.current_time() + params.timeout
+    outcome = "clean"
+    child_timeout = max(0.2, params.timeout - 0.5)
+    try:
+        result = await async_call(
+            socket,
+            "shutdown",
+            ShutdownParams(timeout=child_timeout, drain=params.drain, kill=params.kill),
+            timeout=params.timeout,
+        )
+        outcome = str(result.get("outcome", "clean")) if isinstance(result, dict) else "clean"
+    except (PodUnreachable, PodFailed) as exc:
+        log.warning("stopping child at %s: %s", socket, exc)
+    remaining = max(0.0, deadline - trio.current_time())
+    if process is not None:
+        with trio.move_on_after(remaining if remaining > 0 else 0.05):
+            await process.wait()
+        gone = process.returncode is not None
+    else:
+        gone = await wait_gone(pid, started, remaining if remaining > 0 else 0.05)
+    if gone:
+        return outcome
+    if not params.kill:
+        return "timeout"
+    if is_alive(pid, started):
+        os.kill(pid, signal.SIGKILL)
+    if process is not None:
+        await process.wait()
+    else:
+        await wait_gone(pid, started, math.inf)
+    return "force_killed"

@@ -1,0 +1,125 @@
+"""What a pod does with a PodEvent from below: pure functions over the registry.
+
+``authorize`` decides whether the connection's peer may speak for the event;
+``apply_event`` changes the registry and says what follows (a notification, an event
+to pass upward). Both are idempotent and tolerate any order: a duplicate or an event
+about a pod already gone changes nothing.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from podd.notifications import Notification
+from podd.registry import ChildRecord, Registry
+from protocol import (
+    Errored,
+    Forbidden,
+    PodEvent,
+    ScopeSubDelegated,
+    ShutDown,
+    TurnEnded,
+    UnknownEvent,
+)
+
+__all__ = ["Applied", "apply_event", "authorize", "sender_of"]
+
+
+@attrs.frozen
+class Applied:
+    """The consequences of one event for the pod that applied it."""
+
+    notification: Notification | None = None
+    forward: PodEvent | None = None
+    """An event to send to this pod's own parent."""
+    removed: tuple[str, ...] = ()
+    """Records removed (the pod and everything reported through it)."""
+    registry_changed: bool = False
+    duplicate: bool = False
+
+
+def sender_of(event: PodEvent) -> str | None:
+    """The pod an event speaks for: ``parent_pod`` of a sub-delegation, else ``pod_name``."""
+    if isinstance(event, ScopeSubDelegated):
+        return event.parent_pod
+    if isinstance(event, UnknownEvent):
+        name = event.raw.get("pod_name")
+        return name if isinstance(name, str) else None
+    return getattr(event, "pod_name", None)
+
+
+def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> ChildRecord:
+    """Return the record of the event's sender, or raise ``Forbidden``.
+
+    The sender must be in the registry and ``peer_pid`` (the connection's peer
+    credentials) must be that pod's process.
+    """
+    if isinstance(event, TurnEnded | Errored | ShutDown | ScopeSubDelegated | UnknownEvent):
+        name = sender_of(event)
+    else:
+        raise Forbidden(f"{event.kind} events are local and not accepted from the wire")
+    record = registry.get(name) if name else None
+    if record is None:
+        raise Forbidden(f"pod {name!r} is not registered here")
+    if peer_pid is None or peer_pid != record.pid:
+        raise Forbidden(
+            f"only the process of pod {name!r} (pid {record.pid}) may send its events; "
+            f"this connection is from pid {peer_pid}"
+        )
+    return record
+
+
+def _is_stale(record: ChildRecord, event: PodEvent) -> bool:
+    """Whether ``event`` is older than or equal to what was applied from ``record``."""
+    incarnation = getattr(event, "incarnation", 0)
+    seq = getattr(event, "seq", 0)
+    if not incarnation:
+        return False
+    if incarnation < record.incarnation:
+        return True
+    return incarnation == record.incarnation and 0 < seq <= record.last_seq
+
+
+def apply_event(registry: Registry, sender: ChildRecord, event: PodEvent, self_name: str) -> Applied:
+    """Apply an authorized ``event`` from ``sender`` to ``registry``.
+
+    - ``turn_ended`` / ``errored`` become a notification.
+    - ``shut_down`` removes the sender and every record reported through it, and
+      becomes a notification; the scope they held is free again.
+    - ``scope_sub_delegated`` registers the sub-pod once (callback: the sender's socket)
+      and is passed upward with ``parent_pod`` = this pod; no notification.
+    - An unknown kind becomes a notification, so nothing from below is silently lost.
+    """
+    if _is_stale(sender, event):
+        return Applied(duplicate=True)
+    incarnation = getattr(event, "incarnation", 0)
+    if incarnation:
+        if incarnation != sender.incarnation:
+            sender.last_seq = 0
+        sender.incarnation = incarnation
+        sender.last_seq = max(sender.last_seq, getattr(event, "seq", 0))
+
+    if isinstance(event, ShutDown):
+        removed = [event.pod_name, *registry.descendants_of(event.pod_name)]
+        for name in removed:
+            registry.remove(name)
+        return Applied(
+            notification=Notification.of(event), removed=tuple(removed), registry_changed=True
+        )
+    if isinstance(event, ScopeSubDelegated):
+        if event.sub_pod in registry:
+            return Applied()
+        registry.add(
+            ChildRecord(
+                pod_name=event.sub_pod,
+                socket_path=event.sub_socket,
+                scope_delegated=list(event.scope),
+                callback_address=sender.socket_path,
+                pid=event.sub_pid,
+                start_time=event.sub_start_time,
+                parent_pod=event.parent_pod,
+            )
+        )
+        forward = attrs.evolve(event, parent_pod=self_name, incarnation=0, seq=0)
+        return Applied(forward=forward, registry_changed=True)
+    return Applied(notification=Notification.of(event))

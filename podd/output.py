@@ -1,0 +1,70 @@
+"""Reading a pod's output: ``output.log.1`` (the rotated part) then ``output.log``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import BinaryIO
+
+from podd.procfacts import is_alive
+from podd.spec import read_info
+
+__all__ = ["show"]
+
+POLL = 0.1
+
+
+def _copy(fd: int, out: BinaryIO) -> int:
+    total = 0
+    while chunk := os.read(fd, 65536):
+        out.write(chunk)
+        total += len(chunk)
+    out.flush()
+    return total
+
+
+def _pod_alive(directory: str) -> bool:
+    try:
+        info = read_info(os.path.join(directory, "pod.json"))
+    except (OSError, ValueError):
+        return False
+    return is_alive(info.pid, info.start_time)
+
+
+def show(directory: str, *, follow: bool, out: BinaryIO) -> None:
+    """Write the pod's output to ``out``; with ``follow``, keep going until the pod is gone."""
+    current = os.path.join(directory, "output.log")
+    with contextlib.suppress(FileNotFoundError):
+        with open(current + ".1", "rb") as old:
+            _copy(old.fileno(), out)
+    fd = -1
+    try:
+        while True:
+            if fd < 0:
+                try:
+                    fd = os.open(current, os.O_RDONLY | os.O_CLOEXEC)
+                except FileNotFoundError:
+                    fd = -1
+            if fd >= 0:
+                _copy(fd, out)
+            if not follow:
+                return
+            if fd >= 0:
+                try:
+                    rotated = os.stat(current).st_ino != os.fstat(fd).st_ino
+                except FileNotFoundError:
+                    rotated = True
+                if rotated:
+                    _copy(fd, out)
+                    os.close(fd)
+                    fd = -1
+                    continue
+            if not _pod_alive(directory):
+                if fd >= 0:
+                    _copy(fd, out)
+                return
+            time.sleep(POLL)
+    finally:
+        if fd >= 0:
+            os.close(fd)

@@ -1,0 +1,102 @@
+"""Names, the runtime root, private directories, and socket paths of any length.
+
+A pod called NAME lives in ``<root>/NAME/`` (mode 0700) with its socket at
+``<root>/NAME/sock`` (mode 0600). ``sun_path`` holds only 107 bytes, so every bind and
+connect goes through ``/proc/self/fd/N/sock``, where N is an ``O_PATH`` descriptor of
+the pod directory: the path the kernel sees is always short.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+from collections.abc import Iterator
+
+from podd.errors import RootError, UsageError
+
+__all__ = [
+    "NAME_RULE",
+    "check_name",
+    "ensure_private_dir",
+    "pod_dir",
+    "resolve_root",
+    "short_socket_path",
+    "socket_path",
+]
+
+NAME_RULE = "^[a-z0-9][a-z0-9_.-]{0,62}$"
+_NAME_RE = re.compile(NAME_RULE)
+
+
+def check_name(name: str) -> str:
+    """Return ``name`` if it is a valid pod name, else raise ``UsageError`` naming the rule."""
+    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None or name in (".", ".."):
+        raise UsageError(
+            f"invalid pod name {name!r}: names must match {NAME_RULE} "
+            "(lower-case letters, digits, '_', '.', '-'; at most 63 characters)"
+        )
+    return name
+
+
+def resolve_root(explicit: str | None = None) -> str:
+    """The runtime root: ``explicit``, else ``$PODD_ROOT``, else ``$XDG_RUNTIME_DIR/podd``,
+    else ``/tmp/podd-<uid>``; made absolute, not created."""
+    root = explicit or os.environ.get("PODD_ROOT")
+    if not root:
+        runtime = os.environ.get("XDG_RUNTIME_DIR")
+        root = os.path.join(runtime, "podd") if runtime else f"/tmp/podd-{os.getuid()}"
+    return os.path.abspath(root)
+
+
+def pod_dir(root: str, name: str) -> str:
+    return os.path.join(root, name)
+
+
+def socket_path(root: str, name: str) -> str:
+    return os.path.join(root, name, "sock")
+
+
+def ensure_private_dir(path: str, *, create: bool = True) -> None:
+    """Make sure ``path`` is a directory owned by this user with mode 0700.
+
+    A missing directory is created (parents too) when ``create`` is true. A directory
+    that belongs to someone else, or that others can read or enter, is refused with a
+    ``RootError``: podd never loosens or takes over a directory it did not make safe.
+    """
+    if create:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as exc:
+            raise RootError(f"cannot create {path}: {exc.strerror}") from exc
+    try:
+        st = os.lstat(path)
+    except OSError as exc:
+        raise RootError(f"cannot use {path}: {exc.strerror}") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootError(f"{path} is not a directory")
+    if st.st_uid != os.getuid():
+        raise RootError(f"{path} belongs to uid {st.st_uid}, not to this user ({os.getuid()})")
+    if stat.S_IMODE(st.st_mode) & 0o077:
+        mode = oct(stat.S_IMODE(st.st_mode))
+        raise RootError(f"{path} has mode {mode}; podd requires 0700 (others must not read it)")
+
+
+def make_private_dir(path: str) -> None:
+    """Create ``path`` (which must not exist) with mode 0700, whatever the umask."""
+    os.mkdir(path, 0o700)
+    os.chmod(path, 0o700)
+
+
+@contextlib.contextmanager
+def short_socket_path(directory: str, leaf: str = "sock") -> Iterator[str]:
+    """Yield a path to ``directory/leaf`` short enough for ``sun_path``.
+
+    The path goes through an ``O_PATH`` descriptor of ``directory``, closed on exit.
+    """
+    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        yield f"/proc/self/fd/{fd}/{leaf}"
+    finally:
+        os.close(fd)

@@ -1,0 +1,155 @@
+"""The pod process: ``python -m podd.process --ready-fd N SPEC_JSON``.
+
+It claims ``<root>/<name>/`` (refusing a live pod's name, clearing a dead one's
+leftovers), binds the socket, writes ``pod.json``, reports readiness on the pipe, and
+runs the pod until it stops. A clean stop removes the directory; anything else leaves
+``exit_reason`` in it for whoever reclaims or restarts the pod.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import resource
+import shutil
+import sys
+import traceback
+
+import orjson
+import trio
+
+from podd.errors import RootError
+from podd.paths import ensure_private_dir, make_private_dir
+from podd.pod import Pod
+from podd.procfacts import is_alive, start_time
+from podd.server import bind_listener
+from podd.spec import PodSpec, read_info
+from protocol import converter
+
+__all__ = ["main"]
+
+log = logging.getLogger("podd")
+
+
+class StartupError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ReadyPipe:
+    """The write end of the readiness pipe: one JSON line, then closed."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def _send(self, payload: dict[str, object]) -> None:
+        if self.fd < 0:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self.fd, orjson.dumps(payload) + b"\n")
+        with contextlib.suppress(OSError):
+            os.close(self.fd)
+        self.fd = -1
+
+    def ok(self, pid: int, socket: str, started: float) -> None:
+        self._send({"ok": True, "pid": pid, "socket": socket, "start_time": started})
+
+    def fail(self, code: str, message: str) -> None:
+        self._send({"ok": False, "code": code, "message": message})
+
+
+def claim_directory(spec: PodSpec) -> None:
+    """Create the pod's directory; a live pod's name is refused, a dead one's cleared."""
+    ensure_private_dir(spec.root)
+    try:
+        make_private_dir(spec.directory)
+        return
+    except FileExistsError:
+        pass
+    try:
+        info = read_info(os.path.join(spec.directory, "pod.json"))
+        if is_alive(info.pid, info.start_time):
+            raise StartupError("already_exists", f"a pod named {spec.name!r} is running (pid {info.pid})")
+    except (OSError, ValueError):
+        pass
+    ensure_private_dir(spec.directory, create=False)
+    shutil.rmtree(spec.directory)
+    make_private_dir(spec.directory)
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
+    if soft < target:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+async def run(spec: PodSpec, ready: ReadyPipe) -> int:
+    try:
+        claim_directory(spec)
+    except StartupError as exc:
+        ready.fail(exc.code, exc.message)
+        return 1
+    except (RootError, OSError) as exc:
+        ready.fail("spawn_failed", str(exc))
+        return 1
+    log_path = os.path.join(spec.directory, "pod.log")
+    stopped_cleanly = False
+    try:
+        logging.basicConfig(
+            filename=log_path,
+            level=logging.INFO,
+            format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        )
+        try:
+            listener = await bind_listener(spec.directory)
+        except FileExistsError as exc:
+            raise StartupError("already_exists", f"a pod named {spec.name!r} is running") from exc
+        pod = Pod(spec, start_time(os.getpid()))
+        pod.write_info()
+
+        def on_ready() -> None:
+            log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            os.dup2(log_fd, 2)
+            os.close(log_fd)
+            ready.ok(pod.pid, spec.socket, pod.start_time)
+            log.info("pod %s ready (pid %d, incarnation %d)", spec.name, pod.pid, spec.incarnation)
+
+        await pod.run(listener, on_ready)
+        stopped_cleanly = True
+        log.info("pod %s stopped", spec.name)
+        return 0
+    except StartupError as exc:
+        ready.fail(exc.code, exc.message)
+        shutil.rmtree(spec.directory, ignore_errors=True)
+        return 1
+    except BaseException as exc:
+        if ready.fd >= 0:
+            ready.fail("spawn_failed", f"{type(exc).__name__}: {exc}")
+            shutil.rmtree(spec.directory, ignore_errors=True)
+            raise
+        with contextlib.suppress(OSError), open(os.path.join(spec.directory, "exit_reason"), "w") as f:
+            f.write("".join(traceback.format_exception(exc)))
+        raise
+    finally:
+        if stopped_cleanly:
+            shutil.rmtree(spec.directory, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="podd.process", description="Run one pod (internal).")
+    parser.add_argument("--ready-fd", type=int, default=-1)
+    parser.add_argument("spec", help="the PodSpec as JSON")
+    args = parser.parse_args(argv)
+    spec = converter.structure(orjson.loads(args.spec), PodSpec)
+    _raise_fd_limit()
+    return trio.run(run, spec, ReadyPipe(args.ready_fd))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

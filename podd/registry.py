@@ -1,0 +1,106 @@
+"""The registry of pods this pod knows below it, stored in ``spawned_pods.json``.
+
+Direct children are there from the moment they are ready; grandchildren arrive through
+``scope_sub_delegated``. The pod's dispatch loop is the registry's only writer; the
+file is replaced atomically after every change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import attrs
+import orjson
+
+from podd.atomic import write_atomic
+from protocol import ScopeRule, converter
+from protocol.messages import RestartPolicy
+
+__all__ = ["ChildRecord", "Registry"]
+
+
+@attrs.define
+class ChildRecord:
+    """One pod below this one.
+
+    ``parent_pod`` is the pod that reports it here (this pod for a direct or adopted
+    child); ``callback_address`` is the socket its events go to. ``incarnation`` and
+    ``last_seq`` are the newest event stamp applied from it, for de-duplication.
+    """
+
+    pod_name: str
+    socket_path: str
+    scope_delegated: list[ScopeRule]
+    callback_address: str
+    pid: int
+    start_time: float
+    parent_pod: str
+    incarnation: int = 0
+    last_seq: int = 0
+    restart: RestartPolicy = "never"
+
+
+class Registry:
+    """Records by pod name; persisted by ``save``."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path
+        self._records: dict[str, ChildRecord] = {}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._records
+
+    def __iter__(self) -> Iterator[ChildRecord]:
+        return iter(list(self._records.values()))
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def get(self, name: str) -> ChildRecord | None:
+        return self._records.get(name)
+
+    def add(self, record: ChildRecord) -> None:
+        self._records[record.pod_name] = record
+
+    def remove(self, name: str) -> ChildRecord | None:
+        return self._records.pop(name, None)
+
+    def descendants_of(self, name: str) -> list[str]:
+        """Names of the records reported through ``name``, at any depth."""
+        found: list[str] = []
+        frontier = [name]
+        while frontier:
+            parent = frontier.pop()
+            for record in self._records.values():
+                if record.parent_pod == parent and record.pod_name not in found:
+                    found.append(record.pod_name)
+                    frontier.append(record.pod_name)
+        return found
+
+    def held_scopes(self, exclude: str | None = None) -> Mapping[str, list[ScopeRule]]:
+        """The rules each recorded pod holds, by name (``exclude`` left out)."""
+        return {
+            r.pod_name: r.scope_delegated for r in self._records.values() if r.pod_name != exclude
+        }
+
+    def to_json(self) -> bytes:
+        records = [converter.unstructure(r) for r in self._records.values()]
+        return orjson.dumps({"pods": records}, option=orjson.OPT_INDENT_2)
+
+    def save(self) -> None:
+        """Replace the registry file atomically (no-op for an in-memory registry)."""
+        if self.path is not None:
+            write_atomic(self.path, self.to_json())
+
+    @classmethod
+    def load(cls, path: str) -> Registry:
+        """Read a registry file; a missing file gives an empty registry."""
+        registry = cls(path)
+        try:
+            with open(path, "rb") as f:
+                data = orjson.loads(f.read())
+        except FileNotFoundError:
+            return registry
+        for raw in data.get("pods", []):
+            registry.add(converter.structure(raw, ChildRecord))
+        return registry

@@ -1,0 +1,218 @@
+"""The pod's Unix-socket server: connections in, decoded requests out, replies back.
+
+Each connection gets a reader (framing + decoding) and a writer fed by a bounded
+queue. The pod never waits on a client: a reply that does not fit in a connection's
+queue (a client that does not read) closes that connection. Nothing a client sends
+can raise out of here: every failure ends at most its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket as stdlib_socket
+import struct
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from podd.paths import short_socket_path
+from protocol import (
+    FrameBuffer,
+    FrameTooLarge,
+    ProtocolError,
+    Request,
+    decode_request,
+    encode_error,
+)
+
+__all__ = ["Connection", "bind_listener", "serve"]
+
+log = logging.getLogger(__name__)
+
+REPLY_QUEUE = 1024
+"""Replies a connection may have waiting before it is closed as not reading."""
+
+READ_SIZE = 65536
+
+Dispatch = Callable[["Connection", Request], Awaitable[None]]
+
+
+class Connection:
+    """One client connection. ``reply`` never blocks."""
+
+    def __init__(self, stream: trio.SocketStream, peer_pid: int, peer_uid: int) -> None:
+        self.stream = stream
+        self.peer_pid = peer_pid
+        self.peer_uid = peer_uid
+        self._send, self._receive = trio.open_memory_channel[bytes](REPLY_QUEUE)
+        self.closed = False
+        self._outstanding = 0
+        self._answered = trio.Event()
+        self._queued = 0
+        self._written = 0
+        self._flushed = trio.Event()
+        self._broken = False
+
+    def expect_reply(self) -> None:
+        """Count a request that will be answered (so EOF waits for its reply)."""
+        self._outstanding += 1
+
+    async def wait_answered(self) -> None:
+        """Wait until every counted request has been answered."""
+        while self._outstanding > 0 and not self.closed:
+            self._answered = trio.Event()
+            await self._answered.wait()
+
+    def reply(self, frame: bytes, *, answers: bool = True) -> None:
+        """Queue ``frame`` for the client; a full queue closes the connection.
+
+        ``answers`` says that the frame answers a counted request.
+        """
+        if answers and self._outstanding > 0:
+            self._outstanding -= 1
+            self._answered.set()
+        if self.closed:
+            return
+        try:
+            self._send.send_nowait(frame)
+            self._queued += 1
+        except trio.WouldBlock:
+            log.warning("closing connection from pid %s: it does not read replies", self.peer_pid)
+            self.close()
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            self.closed = True
+
+    def close(self) -> None:
+        self.closed = True
+        self._send.close()
+
+    async def wait_flushed(self) -> None:
+        """Wait until every queued reply has been written (or the connection broke)."""
+        while self._written < self._queued and not self._broken:
+            self._flushed = trio.Event()
+            await self._flushed.wait()
+
+    async def write_replies(self) -> None:
+        async with self._receive:
+            async for frame in self._receive:
+                batch = [frame]
+                with contextlib.suppress(trio.WouldBlock):
+                    while len(batch) < 256:
+                        batch.append(self._receive.receive_nowait())
+                try:
+                    await self.stream.send_all(b"".join(batch))
+                except BaseException:
+                    self._broken = True
+                    self._flushed.set()
+                    raise
+                self._written += len(batch)
+                self._flushed.set()
+
+
+def peer_credentials(sock: trio.socket.SocketType) -> tuple[int, int]:
+    """``(pid, uid)`` of the process that connected, as of ``connect()``."""
+    raw = sock.getsockopt(stdlib_socket.SOL_SOCKET, stdlib_socket.SO_PEERCRED, 12)
+    pid, uid, _gid = struct.unpack("3i", raw)
+    return pid, uid
+
+
+async def bind_listener(directory: str, backlog: int = 1024) -> trio.SocketListener:
+    """Listen on ``directory/sock`` (mode 0600), whatever the length of the path.
+
+    A socket file left by a dead server is removed; one a live server answers on is
+    left alone and raises ``FileExistsError``.
+    """
+    sock = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    try:
+        with short_socket_path(directory) as path:
+            if os.path.lexists(path):
+                if await _is_live(path):
+                    raise FileExistsError(errno.EEXIST, "a live pod listens here", path)
+                os.unlink(path)
+            old_umask = os.umask(0o177)
+            try:
+                await sock.bind(path)
+            finally:
+                os.umask(old_umask)
+            os.chmod(path, 0o600)
+        sock.listen(backlog)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketListener(sock)
+
+
+async def _is_live(path: str) -> bool:
+    probe = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    with probe:
+        try:
+            await probe.connect(path)
+        except OSError:
+            return False
+    return True
+
+
+async def serve(
+    listener: trio.SocketListener,
+    dispatch: Dispatch,
+    *,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Accept connections forever, handing each decoded request to ``dispatch``."""
+    my_uid = os.getuid()
+
+    async def handle(stream: trio.SocketStream) -> None:
+        try:
+            pid, uid = peer_credentials(stream.socket)
+            if uid != my_uid:
+                log.warning("refused a connection from uid %s (pid %s)", uid, pid)
+                return
+            await _serve_connection(Connection(stream, pid, uid), dispatch)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        except Exception:
+            log.exception("connection handler failed")
+        finally:
+            with contextlib.suppress(Exception):
+                await trio.aclose_forcefully(stream)
+
+    await trio.serve_listeners(handle, [listener], task_status=task_status)
+
+
+async def _serve_connection(conn: Connection, dispatch: Dispatch) -> None:
+    frames = FrameBuffer()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(_write_then_cancel, conn, nursery.cancel_scope)
+        try:
+            while not conn.closed:
+                data = await conn.stream.receive_some(READ_SIZE)
+                if not data:
+                    break
+                for item in frames.feed(data):
+                    if isinstance(item, FrameTooLarge):
+                        conn.reply(encode_error(None, item), answers=False)
+                        conn.close()
+                        break
+                    try:
+                        request = decode_request(item)
+                    except ProtocolError as exc:
+                        conn.reply(encode_error(exc.request_id, exc), answers=False)
+                        continue
+                    if request.id is not None:
+                        conn.expect_reply()
+                    await dispatch(conn, request)
+            # The client stopped sending (EOF or half-close): answer what it asked.
+            await conn.wait_answered()
+        finally:
+            # Let queued replies go out, then stop the writer.
+            conn.close()
+
+
+async def _write_then_cancel(conn: Connection, scope: trio.CancelScope) -> None:
+    try:
+        await conn.write_replies()
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        scope.cancel()

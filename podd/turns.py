@@ -1,0 +1,192 @@
+"""One agent turn: ``/bin/sh -c CMD`` in its own process group, input on stdin.
+
+stdout and stderr go, merged, to the pod's output log. A turn ends exactly once, as
+finished (exit 0) or errored (non-zero exit, a signal, the turn timeout, or a stop).
+When it ends, whatever is left of its process group is killed, so no process of a
+turn outlives it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Callable, Mapping
+
+import attrs
+import trio
+
+from podd.procfacts import kill_group, signal_name
+
+__all__ = ["SHELL_BUILTINS", "OutputLog", "TurnHandle", "TurnOutcome", "check_agent", "run_turn"]
+
+SHELL_BUILTINS = frozenset(
+    ": . [ alias bg break cd command continue echo eval exec exit export false fc fg "
+    "getopts hash jobs kill printf pwd read readonly return set shift test times trap "
+    "true type ulimit umask unalias unset wait".split()
+)
+
+OUTPUT_CAP = 8 * 1024 * 1024
+"""An output file past this many bytes is rotated to ``output.log.1`` (one old file kept)."""
+
+
+def check_agent(command: str, cwd: str) -> str | None:
+    """Why ``command`` cannot run, or None: its first word must be a shell builtin, or an
+    executable on ``PATH`` or at the given path (relative to ``cwd``)."""
+    words = command.split()
+    if not words:
+        return "the agent command is empty"
+    first = words[0]
+    if first in SHELL_BUILTINS or "=" in first:
+        return None
+    if "/" in first:
+        path = first if os.path.isabs(first) else os.path.join(cwd, first)
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return None
+        return f"agent command {first!r} is not an executable file"
+    if shutil.which(first) is None:
+        return f"agent command {first!r} was not found on PATH"
+    return None
+
+
+class OutputLog:
+    """The pod's output file: appended to, rotated past ``cap`` bytes."""
+
+    def __init__(self, path: str, cap: int = OUTPUT_CAP) -> None:
+        self.path = path
+        self.cap = cap
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        self._size = os.fstat(self._fd).st_size
+
+    def write(self, data: bytes) -> None:
+        if self._size + len(data) > self.cap and self._size > 0:
+            os.close(self._fd)
+            os.replace(self.path, self.path + ".1")
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._size = 0
+        os.write(self._fd, data)
+        self._size += len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            os.close(self._fd)
+
+
+@attrs.frozen
+class TurnOutcome:
+    turn: int
+    finished: bool
+    message: str
+    exit_code: int | None = None
+    signal: str | None = None
+    duration: float = 0.0
+
+
+class TurnHandle:
+    """Lets the pod stop a turn in flight: SIGTERM to its group, SIGKILL after ``grace``."""
+
+    def __init__(self, turn: int) -> None:
+        self.turn = turn
+        self.pgid = 0
+        self.cancel_reason: str | None = None
+        self._scope = trio.CancelScope()
+
+    def cancel(self, reason: str) -> None:
+        if self.cancel_reason is None:
+            self.cancel_reason = reason
+        self._scope.cancel()
+
+
+async def run_turn(
+    handle: TurnHandle,
+    *,
+    command: str,
+    cwd: str,
+    env: Mapping[str, str],
+    stdin_data: bytes,
+    timeout: float,
+    output: OutputLog,
+    preexec: Callable[[], None],
+    grace: float = 2.0,
+    on_start: Callable[[int], None] = lambda pid: None,
+) -> TurnOutcome:
+    """Run one turn to its end and say how it ended. Never raises for the agent's sake."""
+    started = trio.current_time()
+    try:
+        proc = await trio.lowlevel.open_process(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=dict(env),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            preexec_fn=preexec,
+        )
+    except OSError as exc:
+        return TurnOutcome(handle.turn, False, f"agent could not start: {exc}")
+    handle.pgid = proc.pid
+    on_start(proc.pid)
+    timed_out = False
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(_feed_stdin, proc, stdin_data)
+            nursery.start_soon(_pump_output, proc, output)
+            with handle._scope, trio.move_on_after(timeout) as timeout_scope:
+                await proc.wait()
+            timed_out = timeout_scope.cancelled_caught
+            if proc.returncode is None and handle.cancel_reason is not None and not timed_out:
+                kill_group(proc.pid, signal.SIGTERM)
+                with trio.move_on_after(grace):
+                    await proc.wait()
+            # The turn is over: nothing of its process group may outlive it.
+            kill_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    finally:
+        with trio.CancelScope(shield=True):
+            kill_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+    duration = trio.current_time() - started
+    code = proc.returncode
+    if timed_out:
+        return TurnOutcome(
+            handle.turn, False, f"turn {handle.turn} timed out after {timeout:g} s",
+            code, "SIGKILL", duration,
+        )
+    if handle.cancel_reason is not None and code != 0:
+        return TurnOutcome(
+            handle.turn, False, f"turn {handle.turn} cancelled: {handle.cancel_reason}",
+            code, signal_name(-code) if code < 0 else None, duration,
+        )
+    if code == 0:
+        return TurnOutcome(handle.turn, True, f"turn {handle.turn} finished", 0, None, duration)
+    if code < 0:
+        name = signal_name(-code)
+        return TurnOutcome(
+            handle.turn, False, f"turn {handle.turn} killed by {name}", None, name, duration
+        )
+    return TurnOutcome(
+        handle.turn, False, f"turn {handle.turn} exited with status {code}", code, None, duration
+    )
+
+
+async def _feed_stdin(proc: trio.Process, data: bytes) -> None:
+    assert proc.stdin is not None
+    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+        async with proc.stdin:
+            if data:
+                await proc.stdin.send_all(data)
+
+
+async def _pump_output(proc: trio.Process, output: OutputLog) -> None:
+    assert proc.stdout is not None
+    async with proc.stdout:
+        while True:
+            try:
+                data = await proc.stdout.receive_some(65536)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            output.write(data)

@@ -1,0 +1,218 @@
+"""Wire types: scope rules, PodEvents, and the params of every method.
+
+All types are frozen attrs classes; ``protocol.codec`` turns them into JSON and back.
+Fields with defaults may be missing on the wire, and unknown keys are ignored, so an
+older pod reads a newer pod's frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import attrs
+
+__all__ = [
+    "EVENT_KINDS",
+    "LOCAL_EVENT_KINDS",
+    "Adopted",
+    "AdoptParams",
+    "Errored",
+    "FlushEventsParams",
+    "ListPodsParams",
+    "NoParams",
+    "NotificationsDropped",
+    "NotificationsParams",
+    "Permission",
+    "PodEvent",
+    "ReclaimStaleParams",
+    "RestartGaveUp",
+    "ScopeRule",
+    "ScopeSubDelegated",
+    "SendParams",
+    "ShutDown",
+    "ShutdownParams",
+    "SpawnParams",
+    "TurnEnded",
+    "UnknownEvent",
+]
+
+Permission = Literal["read", "write"]
+RestartPolicy = Literal["never", "on-failure", "always"]
+
+
+@attrs.frozen
+class ScopeRule:
+    """One path a pod may read, or read and write."""
+
+    target: str
+    permission: Permission = "read"
+    recursive: bool = True
+
+
+# --- PodEvents -------------------------------------------------------------------
+#
+# ``incarnation`` and ``seq`` are optional on the wire. A pod stamps every event it
+# sends with both so that the receiver drops duplicates (seq at or below the last one
+# applied) and events of an older incarnation. Zero means "not stamped": such events
+# are applied as they come.
+
+
+@attrs.frozen
+class TurnEnded:
+    kind: ClassVar[str] = "turn_ended"
+    pod_name: str
+    turn: int = 0
+    incarnation: int = 0
+    seq: int = 0
+
+
+@attrs.frozen
+class Errored:
+    kind: ClassVar[str] = "errored"
+    pod_name: str
+    message: str
+    turn: int = 0
+    incarnation: int = 0
+    seq: int = 0
+
+
+@attrs.frozen
+class ShutDown:
+    kind: ClassVar[str] = "shut_down"
+    pod_name: str
+    reason: str = "stopped"
+    incarnation: int = 0
+    seq: int = 0
+
+
+@attrs.frozen
+class ScopeSubDelegated:
+    kind: ClassVar[str] = "scope_sub_delegated"
+    parent_pod: str
+    sub_pod: str
+    sub_socket: str
+    scope: list[ScopeRule]
+    sub_pid: int = 0
+    sub_start_time: float = 0.0
+    incarnation: int = 0
+    seq: int = 0
+
+
+@attrs.frozen
+class Adopted:
+    """Local only: this pod took over ``pod_name`` after ``previous_parent`` died."""
+
+    kind: ClassVar[str] = "adopted"
+    pod_name: str
+    previous_parent: str
+
+
+@attrs.frozen
+class RestartGaveUp:
+    """Local only: the restart policy stopped restarting ``pod_name``."""
+
+    kind: ClassVar[str] = "restart_gave_up"
+    pod_name: str
+    message: str
+
+
+@attrs.frozen
+class NotificationsDropped:
+    """Local only: the notification buffer overflowed and lost ``count`` older entries."""
+
+    kind: ClassVar[str] = "notifications_dropped"
+    count: int
+
+
+@attrs.frozen
+class UnknownEvent:
+    """An event of a kind this version does not know; ``raw`` keeps every field."""
+
+    kind: str
+    raw: dict[str, Any]
+
+
+PodEvent = (
+    TurnEnded
+    | Errored
+    | ShutDown
+    | ScopeSubDelegated
+    | Adopted
+    | RestartGaveUp
+    | NotificationsDropped
+    | UnknownEvent
+)
+
+EVENT_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls for cls in (TurnEnded, Errored, ShutDown, ScopeSubDelegated)
+}
+"""The kinds that travel upward between pods."""
+
+LOCAL_EVENT_KINDS: dict[str, type[Any]] = {
+    cls.kind: cls for cls in (Adopted, RestartGaveUp, NotificationsDropped)
+}
+"""Kinds a pod makes for its own notifications; never accepted from the wire."""
+
+
+# --- Method params ----------------------------------------------------------------
+
+
+@attrs.frozen
+class NoParams:
+    """Params of methods that take none (``ping``, ``status``, ``list_pods`` ...)."""
+
+
+@attrs.frozen
+class SpawnParams:
+    name: str
+    scope: list[ScopeRule] | None = None
+    agent: str | None = None
+    cwd: str | None = None
+    task: str | None = None
+    turn_timeout: float = 1800.0
+    wake_on_notify: bool = False
+    restart: RestartPolicy = "never"
+
+
+@attrs.frozen
+class SendParams:
+    text: str
+    wait: bool = False
+
+
+@attrs.frozen
+class NotificationsParams:
+    peek: bool = False
+
+
+@attrs.frozen
+class ShutdownParams:
+    timeout: float = 10.0
+    drain: bool = False
+    kill: bool = True
+
+
+@attrs.frozen
+class ListPodsParams:
+    probe_timeout: float = 0.5
+
+
+@attrs.frozen
+class ReclaimStaleParams:
+    probe_timeout: float = 0.5
+
+
+@attrs.frozen
+class AdoptParams:
+    """A pod whose parent died asks an ancestor to take it over."""
+
+    pod_name: str
+    previous_parent: str
+    socket: str
+
+
+@attrs.frozen
+class FlushEventsParams:
+    """Asks which of the sender's events have been applied (a cumulative ack)."""
+
+    pod_name: str
