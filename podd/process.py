@@ -101,6 +101,7 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
     log_path = os.path.join(spec.directory, "pod.log")
     stopped_cleanly = False
     try:
+        os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
         logging.basicConfig(
             filename=log_path,
             level=logging.INFO,

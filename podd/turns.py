@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -35,11 +36,16 @@ OUTPUT_CAP = 8 * 1024 * 1024
 def check_agent(command: str, cwd: str) -> str | None:
     """Why ``command`` cannot run, or None: its first word must be a shell builtin, or an
     executable on ``PATH`` or at the given path (relative to ``cwd``)."""
-    words = command.split()
+    try:
+        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+        lexer.whitespace_split = True
+        words = [w for w in lexer if "=" not in w or w.startswith(("/", "."))]
+    except ValueError as exc:
+        return f"the agent command cannot be parsed: {exc}"
     if not words:
         return "the agent command is empty"
     first = words[0]
-    if first in SHELL_BUILTINS or "=" in first:
+    if first in SHELL_BUILTINS or first[0] in ";&|<>()":
         return None
     if "/" in first:
         path = first if os.path.isabs(first) else os.path.join(cwd, first)
