@@ -192,7 +192,9 @@ def cmd_send(ctx: Context) -> int:
 
     name = check_name(ctx.args.name)
     wait = ctx.args.wait
-    result = ctx.call(name, "send", SendParams(ctx.args.text, wait=wait), timeout=None if wait else 10.0)
+    result = ctx.call(
+        name, "send", SendParams(ctx.args.text, wait=wait), timeout=None if wait else 10.0
+    )
     if not wait:
         print(f"{name}: turn {result['turn']} started")
         return EXIT_OK
@@ -235,7 +237,11 @@ def cmd_stop(ctx: Context) -> int:
         raise Exit(EXIT_USAGE, "--timeout must be a positive number of seconds")
     try:
         outcome = stopping.stop(
-            ctx.root, name, timeout=ctx.args.timeout, drain=ctx.args.drain, kill=not ctx.args.no_kill
+            ctx.root,
+            name,
+            timeout=ctx.args.timeout,
+            drain=ctx.args.drain,
+            kill=not ctx.args.no_kill,
         )
     except stopping.NotRunning as exc:
         raise Exit(EXIT_NOT_RUNNING, str(exc)) from exc
@@ -355,29 +361,47 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("send", cmd_send, "start a turn with TEXT as input")
     p.add_argument("name")
     p.add_argument("text")
-    p.add_argument("--wait", action="store_true", help="wait for the turn: exit 0 finished, 1 errored")
+    p.add_argument(
+        "--wait", action="store_true", help="wait for the turn: exit 0 finished, 1 errored"
+    )
 
     p = command("output", cmd_output, "print what the pod's agent wrote, all turns")
     p.add_argument("name")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the pod stops")
 
-    p = command("notifications", cmd_notifications, "print and drain a pod's notifications", json_flag)
+    p = command(
+        "notifications", cmd_notifications, "print and drain a pod's notifications", json_flag
+    )
     p.add_argument("name", nargs="?", help="default: $POD_NAME")
     p.add_argument("--peek", action="store_true", help="print without draining")
 
     p = command("stop", cmd_stop, "stop a pod and its whole subtree, children first", json_flag)
     p.add_argument("name")
-    p.add_argument("--timeout", metavar="S", type=_positive_float, default=10.0,
-                   help="seconds before SIGKILL (default 10)")
+    p.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        default=10.0,
+        help="seconds before SIGKILL (default 10)",
+    )
     p.add_argument("--drain", action="store_true", help="let an in-flight turn finish")
-    p.add_argument("--no-kill", action="store_true",
-                   help="never SIGKILL: report 'timeout' (exit 1) if something outlives --timeout")
+    p.add_argument(
+        "--no-kill",
+        action="store_true",
+        help="never SIGKILL: report 'timeout' (exit 1) if something outlives --timeout",
+    )
 
-    p = command("restart", cmd_restart, "bring a stopped or dead pod back from its journal", json_flag)
+    p = command(
+        "restart", cmd_restart, "bring a stopped or dead pod back from its journal", json_flag
+    )
     p.add_argument("name")
 
-    p = command("reclaim", cmd_reclaim, "remove dead pods: in NAME's registry, or across the root",
-                json_flag)
+    p = command(
+        "reclaim",
+        cmd_reclaim,
+        "remove dead pods: in NAME's registry, or across the root",
+        json_flag,
+    )
     p.add_argument("name", nargs="?")
     return parser
 

@@ -80,7 +80,9 @@ def _is_stale(record: ChildRecord, event: PodEvent) -> bool:
     return incarnation == record.incarnation and 0 < seq <= record.last_seq
 
 
-def apply_event(registry: Registry, sender: ChildRecord, event: PodEvent, self_name: str) -> Applied:
+def apply_event(
+    registry: Registry, sender: ChildRecord, event: PodEvent, self_name: str
+) -> Applied:
     """Apply an authorized ``event`` from ``sender`` to ``registry``.
 
     - ``turn_ended`` / ``errored`` become a notification.

@@ -114,7 +114,9 @@ def sweep(root: str) -> list[dict[str, Any]]:
     for v in views:
         if v.state in ("idle", "running", "stopping"):
             try:
-                result = call(v.socket, "reclaim_stale", {"probe_timeout": PROBE_TIMEOUT}, timeout=10.0)
+                result = call(
+                    v.socket, "reclaim_stale", {"probe_timeout": PROBE_TIMEOUT}, timeout=10.0
+                )
             except (PodUnreachable, PodFailed):
                 continue
             for item in result.get("reclaimed", []):

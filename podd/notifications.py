@@ -95,6 +95,10 @@ class NotificationBuffer:
         head = [Notification.of(NotificationsDropped(self.dropped))] if self.dropped else []
         return head + list(self._items)
 
+    def peek_raw(self) -> list[Notification]:
+        """The buffered entries without the dropped-count entry."""
+        return list(self._items)
+
     def drain(self) -> list[Notification]:
         items = self.peek()
         self._items.clear()

@@ -22,8 +22,11 @@ import trio
 
 from podd.errors import RootError
 from podd.paths import ensure_private_dir, make_private_dir
+from podd.faults import fault_injected
+from podd.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
 from podd.pod import Pod
 from podd.procfacts import is_alive, start_time
+from podd.reclaim import kill_leftover_turn
 from podd.server import bind_listener
 from podd.spec import PodSpec, read_info
 from protocol import converter
@@ -62,23 +65,35 @@ class ReadyPipe:
         self._send({"ok": False, "code": code, "message": message})
 
 
-def claim_directory(spec: PodSpec) -> None:
-    """Create the pod's directory; a live pod's name is refused, a dead one's cleared."""
+def claim_directory(spec: PodSpec) -> PodState | None:
+    """Create the pod's directory; a live pod's name is refused, a dead one's cleared.
+
+    With ``spec.restore`` the state the previous incarnation left is returned: from the
+    dead pod's directory if it is still there, else from its stopped record.
+    """
     ensure_private_dir(spec.root)
+    state: PodState | None = None
     try:
         make_private_dir(spec.directory)
-        return
     except FileExistsError:
-        pass
-    try:
-        info = read_info(os.path.join(spec.directory, "pod.json"))
-        if is_alive(info.pid, info.start_time):
-            raise StartupError("already_exists", f"a pod named {spec.name!r} is running (pid {info.pid})")
-    except (OSError, ValueError):
-        pass
-    ensure_private_dir(spec.directory, create=False)
-    shutil.rmtree(spec.directory)
-    make_private_dir(spec.directory)
+        try:
+            info = read_info(os.path.join(spec.directory, "pod.json"))
+            if is_alive(info.pid, info.start_time):
+                raise StartupError(
+                    "already_exists", f"a pod named {spec.name!r} is running (pid {info.pid})"
+                )
+        except (OSError, ValueError):
+            pass
+        ensure_private_dir(spec.directory, create=False)
+        if spec.restore:
+            state = load_state(spec.directory)
+        kill_leftover_turn(spec.directory)
+        shutil.rmtree(spec.directory)
+        make_private_dir(spec.directory)
+    if spec.restore and state is None:
+        stopped = read_stopped(spec.root, spec.name)
+        state = stopped[1] if stopped is not None else PodState()
+    return state
 
 
 def _raise_fd_limit() -> None:
@@ -91,7 +106,7 @@ def _raise_fd_limit() -> None:
 
 async def run(spec: PodSpec, ready: ReadyPipe) -> int:
     try:
-        claim_directory(spec)
+        restored = claim_directory(spec)
     except StartupError as exc:
         ready.fail(exc.code, exc.message)
         return 1
@@ -111,8 +126,11 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             listener = await bind_listener(spec.directory)
         except FileExistsError as exc:
             raise StartupError("already_exists", f"a pod named {spec.name!r} is running") from exc
-        pod = Pod(spec, start_time(os.getpid()))
+        pod = Pod(spec, start_time(os.getpid()), restored)
         pod.write_info()
+        if spec.restore:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(stopped_path(spec.root, spec.name))
 
         def on_ready() -> None:
             log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -120,8 +138,12 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             os.close(log_fd)
             ready.ok(pod.pid, spec.socket, pod.start_time)
             log.info("pod %s ready (pid %d, incarnation %d)", spec.name, pod.pid, spec.incarnation)
+            if fault_injected("crash", spec.name):
+                log.error("injected crash (PODD_FAULT)")
+                os._exit(70)
 
         await pod.run(listener, on_ready)
+        write_stopped(spec.root, pod.info(), pod.snapshot())
         stopped_cleanly = True
         log.info("pod %s stopped", spec.name)
         return 0
@@ -134,7 +156,10 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             ready.fail("spawn_failed", f"{type(exc).__name__}: {exc}")
             shutil.rmtree(spec.directory, ignore_errors=True)
             raise
-        with contextlib.suppress(OSError), open(os.path.join(spec.directory, "exit_reason"), "w") as f:
+        with (
+            contextlib.suppress(OSError),
+            open(os.path.join(spec.directory, "exit_reason"), "w") as f,
+        ):
             f.write("".join(traceback.format_exception(exc)))
         raise
     finally:

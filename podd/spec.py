@@ -45,6 +45,8 @@ class PodSpec:
     """Nearest first, the parent excluded."""
     incarnation: int = 1
     reclaim_interval: float = 5.0
+    restore: bool = False
+    """Start from the state the previous incarnation left (``podd restart``)."""
 
     @property
     def directory(self) -> str:

@@ -70,7 +70,9 @@ class OutputLog:
         if self._size + len(data) > self.cap and self._size > 0:
             os.close(self._fd)
             os.replace(self.path, self.path + ".1")
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            self._fd = os.open(
+                self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+            )
             self._size = 0
         os.write(self._fd, data)
         self._size += len(data)
@@ -157,13 +159,21 @@ async def run_turn(
     code = proc.returncode
     if timed_out:
         return TurnOutcome(
-            handle.turn, False, f"turn {handle.turn} timed out after {timeout:g} s",
-            code, "SIGKILL", duration,
+            handle.turn,
+            False,
+            f"turn {handle.turn} timed out after {timeout:g} s",
+            code,
+            "SIGKILL",
+            duration,
         )
     if handle.cancel_reason is not None and code != 0:
         return TurnOutcome(
-            handle.turn, False, f"turn {handle.turn} cancelled: {handle.cancel_reason}",
-            code, signal_name(-code) if code < 0 else None, duration,
+            handle.turn,
+            False,
+            f"turn {handle.turn} cancelled: {handle.cancel_reason}",
+            code,
+            signal_name(-code) if code < 0 else None,
+            duration,
         )
     if code == 0:
         return TurnOutcome(handle.turn, True, f"turn {handle.turn} finished", 0, None, duration)

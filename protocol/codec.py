@@ -33,6 +33,7 @@ from protocol.messages import (
     NotificationsParams,
     PodEvent,
     ReclaimStaleParams,
+    RestartChildParams,
     SendParams,
     ShutdownParams,
     SpawnParams,
@@ -180,6 +181,7 @@ METHODS: dict[str, type[Any] | None] = {
     "reclaim_stale": ReclaimStaleParams,
     "adopt": AdoptParams,
     "flush_events": FlushEventsParams,
+    "restart_child": RestartChildParams,
     "pod_event": None,  # params are a PodEvent: see event_from_dict
 }
 """Every method a pod serves and the type of its params."""

@@ -25,6 +25,7 @@ __all__ = [
     "Permission",
     "PodEvent",
     "ReclaimStaleParams",
+    "RestartChildParams",
     "RestartGaveUp",
     "ScopeRule",
     "ScopeSubDelegated",
@@ -209,6 +210,13 @@ class AdoptParams:
     pod_name: str
     previous_parent: str
     socket: str
+
+
+@attrs.frozen
+class RestartChildParams:
+    """Asks a parent to bring back a stopped or dead child under its name."""
+
+    name: str
 
 
 @attrs.frozen

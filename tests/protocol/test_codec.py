@@ -30,6 +30,7 @@ from protocol import (
     ReclaimStaleParams,
     Reply,
     Request,
+    RestartChildParams,
     RestartGaveUp,
     ScopeNotSubset,
     ScopeRule,
@@ -88,6 +89,7 @@ PARAMS_SAMPLES: list[tuple[str, Any]] = [
     ("reclaim_stale", ReclaimStaleParams(probe_timeout=0.1)),
     ("adopt", AdoptParams(pod_name="orphan", previous_parent="dead", socket="/r/orphan/sock")),
     ("flush_events", FlushEventsParams(pod_name="child")),
+    ("restart_child", RestartChildParams(name="child")),
 ]
 
 WIRE_EVENT_SAMPLES: list[PodEvent] = [
@@ -483,6 +485,7 @@ class TestInvalidParams:
             ("spawn", {"name": "c", "scope": [{"permission": "read"}]}),
             ("adopt", {"pod_name": "o", "previous_parent": "d"}),
             ("flush_events", {}),
+            ("restart_child", {}),
             ("pod_event", {"kind": "turn_ended"}),
             ("pod_event", {"kind": "errored", "pod_name": "c"}),
             ("pod_event", {"kind": "shut_down"}),

@@ -121,16 +121,6 @@ def typed(tp: Any) -> st.SearchStrategy[Any]:
     return simple[tp]
 
 
-def unknown_events() -> st.SearchStrategy[UnknownEvent]:
-    bodies = st.dictionaries(st.sampled_from(FIELD_NAMES) | wire_text, json_value, max_size=4)
-    kinds = wire_text.filter(lambda kind: kind and kind not in EVENT_KINDS | LOCAL_EVENT_KINDS)
-    return st.builds(
-        lambda kind, body: event_from_dict({**body, "kind": kind}),
-        kinds,
-        bodies.map(lambda body: orjson_safe(body)),
-    )
-
-
 def orjson_safe(value: Any) -> Any:
     """``value`` with the strings orjson cannot write and ints it cannot read replaced."""
     if isinstance(value, dict):
@@ -142,6 +132,16 @@ def orjson_safe(value: Any) -> Any:
     if isinstance(value, int) and not isinstance(value, bool):
         return value if -(2**63) <= value < 2**64 else float(value)
     return value
+
+
+def unknown_events() -> st.SearchStrategy[UnknownEvent]:
+    bodies = st.dictionaries(st.sampled_from(FIELD_NAMES) | wire_text, json_value, max_size=4)
+    kinds = wire_text.filter(lambda kind: kind and kind not in EVENT_KINDS | LOCAL_EVENT_KINDS)
+    return st.builds(
+        lambda kind, body: UnknownEvent(kind=kind, raw={**body, "kind": kind}),
+        kinds,
+        bodies.map(orjson_safe),
+    )
 
 
 valid_requests = st.one_of(
@@ -160,30 +160,30 @@ valid_requests = st.one_of(
 
 @st.composite
 def near_valid_frames(draw: st.DrawFn) -> Any:
-    """A valid request as a dict, then bent: fields dropped, retyped, renamed or added."""
+    """A valid request as a dict, then bent by a few edits: a field dropped, given
+    another value or a boolean, a field added, or params replaced whole."""
     request = draw(valid_requests)
     if request.method == "pod_event":
         params: Any = event_to_dict(request.params)
-        if draw(st.booleans()):
-            params["kind"] = draw(st.sampled_from(sorted(EVENT_KINDS | LOCAL_EVENT_KINDS)))
     else:
         params = converter.unstructure(request.params)
     frame: dict[str, Any] = {"method": request.method, "params": params, "id": request.id}
-    for target in (frame, params):
-        for key in list(target):
-            action = draw(st.sampled_from(["keep", "keep", "keep", "drop", "junk", "bool"]))
-            if action == "drop":
-                del target[key]
-            elif action == "junk":
-                target[key] = draw(json_value)
-            elif action == "bool":
-                target[key] = draw(st.booleans())
-        for key, value in draw(
-            st.dictionaries(st.sampled_from(FIELD_NAMES), json_value, max_size=2)
-        ).items():
-            target[key] = value
-    if draw(st.booleans()):
-        frame["params"] = draw(st.sampled_from([params, None, [], "", 0, [params]]))
+    for _ in range(draw(st.integers(0, 3))):
+        target = draw(st.sampled_from([frame, params, params]))
+        edit = draw(st.sampled_from(["drop", "junk", "bool", "add", "kind", "params"]))
+        key = draw(st.sampled_from(sorted(target))) if target else "kind"
+        if edit == "drop":
+            target.pop(key, None)
+        elif edit == "junk":
+            target[key] = draw(json_value)
+        elif edit == "bool":
+            target[key] = draw(st.booleans())
+        elif edit == "add":
+            target[draw(st.sampled_from(FIELD_NAMES))] = draw(json_value)
+        elif edit == "kind":
+            params["kind"] = draw(st.sampled_from(sorted(EVENT_KINDS | LOCAL_EVENT_KINDS)))
+        else:
+            frame["params"] = draw(st.sampled_from([None, [], "", 0, [params], {}]))
     return frame
 
 

@@ -1,0 +1,281 @@
+"""A pod's children: spawning them, reclaiming them when they die, restarting them."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import attrs
+import trio
+
+from podd import scope
+from podd.children import spawn_child
+from podd.errors import UsageError
+from podd.journal import load_state, read_stopped, write_stopped
+from podd.notifications import Notification
+from podd.paths import check_name
+from podd.pod_core import LATER, PodCore, Tombstone
+from podd.procfacts import signal_name
+from podd.reclaim import cleanup_pod_dir
+from podd.registry import ChildRecord
+from podd.restart_policy import RestartTracker
+from podd.server import Connection
+from podd.spawner import Ready, SpawnError
+from podd.spec import Ancestor, PodSpec, read_info
+from podd.turns import check_agent
+from protocol import (
+    Errored,
+    InvalidName,
+    PodExists,
+    PodNotFound,
+    ProtocolError,
+    Request,
+    RestartChildParams,
+    RestartGaveUp,
+    ScopeSubDelegated,
+    ShutDown,
+    ShuttingDown,
+    SpawnFailed,
+    SpawnParams,
+    encode_error,
+    encode_result,
+)
+
+__all__ = ["ChildrenMixin"]
+
+log = logging.getLogger(__name__)
+
+
+class ChildrenMixin(PodCore):
+    """Spawning, reclaiming and restarting children; state lives in ``PodCore``."""
+
+    _restart_trackers: dict[str, RestartTracker]
+
+    def _on_spawn(self, conn: Connection, request: Request) -> Any:
+        params: SpawnParams = request.params
+        if self.stopping:
+            raise ShuttingDown(f"pod {self.name!r} is stopping")
+        try:
+            check_name(params.name)
+        except UsageError as exc:
+            raise InvalidName(str(exc)) from exc
+        name = params.name
+        self._check_name_free(name)
+        try:
+            if params.scope is not None:
+                rules = [scope.normalize_rule(r) for r in params.scope]
+            else:
+                rules = scope.default_child_scope(self.spec.scope)
+        except ValueError as exc:
+            raise SpawnFailed(str(exc)) from exc
+        scope.check_delegation(self.spec.scope, self._held(), rules)
+        cwd = os.path.abspath(params.cwd or self.spec.cwd)
+        if not os.path.isdir(cwd):
+            raise SpawnFailed(f"cwd {cwd!r} is not a directory")
+        if params.agent is not None:
+            problem = check_agent(params.agent, cwd)
+            if problem:
+                raise SpawnFailed(problem)
+        spec = PodSpec(
+            name=name,
+            root=self.spec.root,
+            cwd=cwd,
+            scope=rules,
+            agent=params.agent,
+            task=params.task,
+            turn_timeout=params.turn_timeout,
+            wake_on_notify=params.wake_on_notify,
+            restart=params.restart,
+            reclaim_interval=self.spec.reclaim_interval,
+        )
+        self._start_child(spec, conn, request.id)
+        return LATER
+
+    def _check_name_free(self, name: str) -> None:
+        if name == self.name or name in self.registry or name in self._pending_spawns:
+            raise PodExists(f"a pod named {name!r} already exists")
+        if os.path.exists(os.path.join(self.spec.root, name, "sock")):
+            raise PodExists(f"a pod named {name!r} already exists under {self.spec.root}")
+
+    def _start_child(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+        """Reserve the name and scope, and start the child in the background."""
+        ancestors = [Ancestor(self.parent, self.parent_socket or "")] if self.parent else []
+        spec = attrs.evolve(
+            spec,
+            parent=self.name,
+            parent_socket=self.spec.socket,
+            parent_pid=self.pid,
+            ancestors=ancestors + self.ancestors,
+        )
+        self._pending_spawns[spec.name] = list(spec.scope)
+        self._spawns_settled = trio.Event()
+        self.nursery.start_soon(self._run_spawn, spec, conn, request_id)
+
+    async def _run_spawn(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+        try:
+            proc, ready = await spawn_child(spec)
+        except SpawnError as exc:
+            error = exc.as_wire()
+            self.post("spawn_failed", lambda: self._spawn_failed(spec, conn, request_id, error))
+            return
+        self.post("spawn_done", lambda: self._spawn_done(spec, proc, ready, conn, request_id))
+
+    def _spawn_settled(self, name: str) -> None:
+        del self._pending_spawns[name]
+        if not self._pending_spawns:
+            self._spawns_settled.set()
+
+    def _spawn_failed(
+        self, spec: PodSpec, conn: Connection | None, request_id: Any, error: ProtocolError
+    ) -> None:
+        self._spawn_settled(spec.name)
+        if conn is not None:
+            conn.reply(encode_error(request_id, error), answers=request_id is not None)
+        if spec.restore and conn is None:
+            # A restart by policy failed: it counts as a failure of the child.
+            self._notify(Notification.of(Errored(spec.name, f"restart failed: {error.message}")))
+            self._maybe_restart(spec, failed=True)
+
+    def _spawn_done(
+        self,
+        spec: PodSpec,
+        proc: trio.Process,
+        ready: Ready,
+        conn: Connection | None,
+        request_id: Any,
+    ) -> None:
+        self._spawn_settled(spec.name)
+        record = ChildRecord(
+            pod_name=spec.name,
+            socket_path=ready.socket,
+            scope_delegated=list(spec.scope),
+            callback_address=self.spec.socket,
+            pid=ready.pid,
+            start_time=ready.start_time,
+            parent_pod=self.name,
+            incarnation=spec.incarnation,
+            restart=spec.restart,
+        )
+        self.registry.add(record)
+        self.registry_changed()
+        self._tombstones.pop(spec.name, None)
+        self._processes[spec.name] = proc
+        self._child_specs[spec.name] = spec
+        self.nursery.start_soon(self._watch_child, spec.name, proc)
+        self.outbox.post(
+            ScopeSubDelegated(
+                parent_pod=self.name,
+                sub_pod=spec.name,
+                sub_socket=ready.socket,
+                scope=list(spec.scope),
+                sub_pid=ready.pid,
+                sub_start_time=ready.start_time,
+            )
+        )
+        if self.stopping:
+            log.info("child %s came up while stopping; it is stopped with the rest", spec.name)
+        if conn is not None and request_id is not None:
+            result = {
+                "name": spec.name,
+                "pid": ready.pid,
+                "socket": ready.socket,
+                "incarnation": spec.incarnation,
+            }
+            conn.reply(encode_result(request_id, result))
+
+    async def _watch_child(self, name: str, proc: trio.Process) -> None:
+        code = await proc.wait()
+        self.post("child_exited", lambda: self._child_exited(name, proc.pid, code))
+
+    def _child_exited(self, name: str, pid: int, code: int) -> None:
+        if self._processes.get(name) is not None and self._processes[name].pid == pid:
+            del self._processes[name]
+        record = self.registry.get(name)
+        spec = self._child_specs.pop(name, None)
+        if record is None or record.pid != pid:
+            return  # it said shut_down first: nothing left to reclaim
+        cause = f"killed by {signal_name(-code)}" if code < 0 else f"exited with status {code}"
+        self._reclaim(record, cause, clean=code == 0)
+        if spec is not None:
+            self._maybe_restart(spec, failed=code != 0)
+
+    def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
+        """Remove a dead pod: registry entry, scope, leftovers; keep its last state for
+        ``podd restart``; leave a notification naming the cause."""
+        self.registry.remove(record.pod_name)
+        self._tombstone(record)
+        self.registry_changed()
+        directory = os.path.join(self.spec.root, record.pod_name)
+        try:
+            info = read_info(os.path.join(directory, "pod.json"))
+            state = load_state(directory)
+            if info.pid == record.pid and state is not None:
+                write_stopped(self.spec.root, info, state)
+        except (OSError, ValueError):
+            pass
+        cleanup_pod_dir(self.spec.root, record.pod_name, record.pid)
+        if clean:
+            event: Any = ShutDown(record.pod_name, reason=f"pod {cause}")
+        else:
+            event = Errored(record.pod_name, f"pod died: {cause}")
+        self._notify(Notification.of(event))
+        log.info("reclaimed %s: %s", record.pod_name, cause)
+        return {"pod": record.pod_name, "by": self.name, "reason": cause}
+
+    def _tombstone(self, record: ChildRecord) -> None:
+        self._tombstones[record.pod_name] = Tombstone(
+            record.pid, record.incarnation, record.last_seq
+        )
+        while len(self._tombstones) > 1024:
+            self._tombstones.popitem(last=False)
+
+    # --- Restarting ------------------------------------------------------------------
+
+    def _maybe_restart(self, spec: PodSpec, *, failed: bool) -> None:
+        """Apply the child's restart policy after it died (or a restart of it failed)."""
+        if self.stopping or spec.restart == "never":
+            return
+        if spec.restart == "on-failure" and not failed:
+            return
+        tracker = self._restart_trackers.setdefault(spec.name, RestartTracker())
+        delay = tracker.next_delay(trio.current_time())
+        if delay is None:
+            message = tracker.describe_limit()
+            log.warning("not restarting %s: %s", spec.name, message)
+            self._notify(Notification.of(RestartGaveUp(spec.name, message)))
+            return
+        log.info("restarting %s in %.3f s", spec.name, delay)
+        self.nursery.start_soon(self._restart_later, spec, delay)
+
+    async def _restart_later(self, spec: PodSpec, delay: float) -> None:
+        await trio.sleep(delay)
+        self.post("restart", lambda: self._restart(spec, None, None))
+
+    def _restart(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+        if self.stopping:
+            return
+        try:
+            self._check_name_free(spec.name)
+            scope.check_delegation(self.spec.scope, self._held(), spec.scope)
+        except ProtocolError as exc:
+            if conn is not None:
+                raise
+            self._notify(Notification.of(Errored(spec.name, f"restart refused: {exc.message}")))
+            return
+        self._start_child(
+            attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True), conn, request_id
+        )
+
+    def _on_restart_child(self, conn: Connection, request: Request) -> Any:
+        params: RestartChildParams = request.params
+        if self.stopping:
+            raise ShuttingDown(f"pod {self.name!r} is stopping")
+        stopped = read_stopped(self.spec.root, params.name)
+        if stopped is None:
+            raise PodNotFound(f"no stopped or dead pod named {params.name!r} to restart")
+        info, _ = stopped
+        if info.spec.parent != self.name:
+            raise PodNotFound(f"pod {params.name!r} was not a child of {self.name!r}")
+        self._restart(info.spec, conn, request.id)
+        return LATER

@@ -1,0 +1,487 @@
+"""The core of a pod: one dispatch loop that owns all of the pod's state.
+
+Connections, turns, child watchers and timers never touch the state themselves: they
+post jobs to the loop, which runs them one at a time (``Job`` carries the time it was
+posted, for the lag figures in ``status``). Handlers are plain functions: they cannot
+await, so the loop cannot wait on itself. Work that takes time (spawning a child, a
+turn, probing liveness, stopping) runs in background tasks that post their results
+back as further jobs. An exception in a job is logged with its traceback and becomes
+an ``errored`` event upward; the loop goes on.
+
+The concerns built on this core live beside it: ``pod_children`` (spawning, reclaiming
+and restarting children), ``pod_turns`` (the agent's turns and notifications),
+``pod_liveness`` (probes, parent death, adoption) and ``pod_stop`` (stopping);
+``pod.Pod`` puts them together.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+import trio
+
+from podd import scope, sandbox
+from podd.events import apply_event, authorize, sender_of
+from podd.faults import fault_injected
+from podd.journal import SYNC_INTERVAL, Journal, PodState
+from podd.notifications import Notification, NotificationBuffer
+from podd.outbox import Outbox
+from podd.registry import ChildRecord, Registry
+from podd.server import Connection, serve
+from podd.spec import PodInfo, PodSpec, write_info
+from podd.turns import OutputLog, TurnHandle, TurnOutcome
+from protocol import (
+    Errored,
+    FlushEventsParams,
+    Forbidden,
+    InternalError,
+    NotificationsParams,
+    ProtocolError,
+    Request,
+    ShutdownParams,
+    TurnEnded,
+    encode_error,
+    encode_result,
+)
+
+__all__ = ["LATER", "LoopReentryError", "PodCore"]
+
+log = logging.getLogger(__name__)
+
+LATER = object()
+"""A handler's result meaning "the reply is sent later, by a background task"."""
+
+SLOW_HANDLER = 0.05
+"""A handler holding the loop longer than this (seconds) is logged as a warning."""
+
+OUTCOME_RANK = {"clean": 0, "drained_with_discards": 1, "force_killed": 2, "timeout": 3}
+
+
+class LoopReentryError(RuntimeError):
+    """A task running inside the dispatch loop tried to wait on the loop."""
+
+
+@attrs.define
+class Job:
+    posted_at: float
+    name: str
+    fn: Callable[[], Any]
+
+
+@attrs.define
+class LagStats:
+    last: float = 0.0
+    max: float = 0.0
+    total: float = 0.0
+    count: int = 0
+    longest_handler: float = 0.0
+    longest_handler_name: str = ""
+
+    def record(self, lag: float, held: float, name: str) -> None:
+        self.last = lag
+        self.max = max(self.max, lag)
+        self.total += lag
+        self.count += 1
+        if held > self.longest_handler:
+            self.longest_handler = held
+            self.longest_handler_name = name
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "last": self.last,
+            "max": self.max,
+            "mean": self.total / self.count if self.count else 0.0,
+            "jobs": self.count,
+            "longest_handler": {"seconds": self.longest_handler, "job": self.longest_handler_name},
+        }
+
+
+@attrs.frozen
+class Tombstone:
+    """A pod removed from the registry: its late events are ignored, not refused."""
+
+    pid: int
+    incarnation: int
+    last_seq: int
+
+
+class PodCore:
+    """State, loop and the requests every concern shares; see the module docstring."""
+
+    def __init__(self, spec: PodSpec, start_time: float, restored: PodState | None = None) -> None:
+        self.spec = spec
+        self.name = spec.name
+        self.pid = os.getpid()
+        self.start_time = start_time
+        self.incarnation = spec.incarnation
+        self.parent = spec.parent
+        self.parent_socket = spec.parent_socket
+        self.parent_pid = spec.parent_pid
+        self.ancestors = list(spec.ancestors)
+        self.registry = Registry(os.path.join(spec.directory, "spawned_pods.json"))
+        self.notifications = NotificationBuffer()
+        self.outbox = Outbox(self.name, self.incarnation, spec.parent_socket)
+        self.output = OutputLog(os.path.join(spec.directory, "output.log"))
+        self.enforcement = sandbox.enforcement_mode()
+        self.trace = EventTrace.from_env(self.name)
+        self.lag = LagStats()
+        self.turns = 0
+        self.last_turn: TurnOutcome | None = None
+        self._turn: TurnHandle | None = None
+        self._turn_over = trio.Event()
+        self._turn_waiters: list[tuple[Connection, Any]] = []
+        self._wake_pending = False
+        self._processes: dict[str, trio.Process] = {}
+        self._pending_spawns: dict[str, list[Any]] = {}
+        self._child_specs: dict[str, PodSpec] = {}
+        self._restart_trackers: dict[str, Any] = {}
+        self._spawns_settled = trio.Event()
+        self._tombstones: collections.OrderedDict[str, Tombstone] = collections.OrderedDict()
+        self._stop_requesters: list[tuple[Connection, Any]] = []
+        self.stopping = False
+        self._stopped = False
+        self._jobs_send, self._jobs_recv = trio.open_memory_channel[Job](4096)
+        self._loop_task: trio.lowlevel.Task | None = None
+        self._nursery: trio.Nursery | None = None
+        self._handlers: dict[str, Callable[[Connection, Request], Any]] = {
+            "ping": self._on_ping,
+            "status": self._on_status,
+            "notifications": self._on_notifications,
+            "flush_events": self._on_flush_events,
+            "pod_event": self._on_pod_event,
+        }
+        self.journal = Journal(spec.directory)
+        if restored is not None:
+            self._restore(restored)
+
+    # --- Hooks the concerns provide (see pod.Pod) ------------------------------------
+
+    def _notify(self, notification: Notification) -> None:
+        raise NotImplementedError
+
+    def _start_turn(self, text: str) -> int:
+        raise NotImplementedError
+
+    def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def _begin_stop(self, params: ShutdownParams, reason: str) -> None:
+        raise NotImplementedError
+
+    async def _watch_signals(self) -> None:
+        raise NotImplementedError
+
+    async def _watch_parent(self, pid: int, os_parent: bool) -> None:
+        raise NotImplementedError
+
+    async def _reclaim_periodically(self) -> None:
+        raise NotImplementedError
+
+    def _held(self) -> dict[str, list[Any]]:
+        held = dict(self.registry.held_scopes())
+        held.update(self._pending_spawns)
+        return held
+
+    # --- Journal ---------------------------------------------------------------------
+
+    def _restore(self, state: PodState) -> None:
+        for record in state.registry:
+            self.registry.add(record)
+        self.notifications.restore(state.notifications, state.dropped)
+        self.turns = state.turns
+        if state.last_turn is not None:
+            self.last_turn = TurnOutcome(**state.last_turn)
+        self.registry.save()
+        self.journal.compact(self.snapshot())
+
+    def snapshot(self) -> PodState:
+        """The state a restart would bring back, as of now."""
+        return PodState(
+            registry=list(self.registry),
+            notifications=self.notifications.peek_raw(),
+            dropped=self.notifications.dropped,
+            turns=self.turns,
+            last_turn=attrs.asdict(self.last_turn) if self.last_turn else None,
+        )
+
+    def registry_changed(self) -> None:
+        """Persist the registry: its file (atomically) and the journal."""
+        self.registry.save()
+        self.journal.append({"op": "registry", "pods": [attrs.asdict(r) for r in self.registry]})
+
+    def buffer_notification(self, notification: Notification) -> None:
+        self.notifications.push(notification)
+        self.journal.append({"op": "notify", "notification": notification.to_dict()})
+
+    def drain_notifications(self) -> list[Notification]:
+        items = self.notifications.drain()
+        if items:
+            self.journal.append({"op": "drain"})
+        return items
+
+    async def _sync_journal_periodically(self) -> None:
+        while True:
+            await trio.sleep(SYNC_INTERVAL)
+            if self.journal.dirty:
+                await trio.to_thread.run_sync(self.journal.sync)
+
+    # --- Running -------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        if self.stopping:
+            return "stopping"
+        return "running" if self._turn is not None else "idle"
+
+    @property
+    def nursery(self) -> trio.Nursery:
+        assert self._nursery is not None
+        return self._nursery
+
+    async def run(self, listener: trio.SocketListener, on_ready: Callable[[], None]) -> None:
+        """Serve until stopped. ``on_ready`` is called once the socket accepts."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(serve, listener, self._dispatch)
+            await nursery.start(self.outbox.run)
+            nursery.start_soon(self._watch_signals)
+            if self.parent is not None:
+                nursery.start_soon(self._watch_parent, self.parent_pid, True)
+            nursery.start_soon(self._reclaim_periodically)
+            nursery.start_soon(self._sync_journal_periodically)
+            on_ready()
+            bench_events = int(os.environ.get("PODD_BENCH_EMIT", "0") or 0)
+            if bench_events and self.parent is not None:
+                rate = float(os.environ.get("PODD_BENCH_RATE", "0") or 0)
+                nursery.start_soon(self._emit_bench_events, bench_events, rate)
+            if self.spec.task is not None and self.spec.agent:
+                self.post("task", lambda: self._start_turn(self.spec.task or ""))
+            await self._dispatch_loop()
+            nursery.cancel_scope.cancel()
+        self.journal.close()
+        if self.trace is not None:
+            self.trace.close()
+
+    async def _emit_bench_events(self, count: int, rate: float) -> None:
+        """Benchmark hook (``PODD_BENCH_EMIT``): post ``count`` turn_ended events through
+        the real outbox, at ``rate`` per second (0: as fast as possible)."""
+        start = trio.current_time()
+        for i in range(1, count + 1):
+            if rate:
+                await trio.sleep_until(start + i / rate)
+            elif i % 1000 == 0:
+                await trio.sleep(0)
+            self.outbox.post(TurnEnded(self.name, turn=i))
+            if self.trace is not None:
+                self.trace.write(f"post {self.name} {i}")
+
+    def post(self, name: str, fn: Callable[[], Any]) -> None:
+        """Queue a job for the loop from any task; never blocks (the queue is generous,
+        and a job that cannot be queued is run later by a helper task)."""
+        job = Job(trio.current_time(), name, fn)
+        try:
+            self._jobs_send.send_nowait(job)
+        except trio.WouldBlock:
+            self.nursery.start_soon(self._jobs_send.send, job)
+
+    async def call(self, name: str, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` in the loop and return its result. Refused from inside the loop,
+        where waiting for the loop would wait forever."""
+        if trio.lowlevel.current_task() is self._loop_task:
+            raise LoopReentryError(f"{name}: the dispatch loop cannot wait on itself")
+        done = trio.Event()
+        box: list[Any] = []
+
+        def job() -> None:
+            try:
+                box.append((True, fn()))
+            except Exception as exc:
+                box.append((False, exc))
+            done.set()
+
+        await self._jobs_send.send(Job(trio.current_time(), name, job))
+        await done.wait()
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    async def _dispatch(self, conn: Connection, request: Request) -> None:
+        await self._jobs_send.send(
+            Job(trio.current_time(), request.method, lambda: self._handle(conn, request))
+        )
+
+    async def _dispatch_loop(self) -> None:
+        self._loop_task = trio.lowlevel.current_task()
+        while True:
+            try:
+                job = self._jobs_recv.receive_nowait()
+            except trio.WouldBlock:
+                # Nothing queued: what the jobs so far changed goes to the journal
+                # before anything they replied can reach a client.
+                self._journal_flush()
+                job = await self._jobs_recv.receive()
+            begun = trio.current_time()
+            try:
+                job.fn()
+            except Exception as exc:
+                log.exception("job %s failed", job.name)
+                self._report_fault(job.name, exc)
+            held = trio.current_time() - begun
+            self.lag.record(begun - job.posted_at, held, job.name)
+            if held > SLOW_HANDLER:
+                log.warning("job %s held the dispatch loop for %.3f s", job.name, held)
+            if self._stopped:
+                return
+
+    def _journal_flush(self) -> None:
+        try:
+            if self.journal.wants_compaction:
+                self.journal.compact(self.snapshot())
+            else:
+                self.journal.flush()
+        except OSError:
+            log.exception("cannot write the journal")
+
+    def _report_fault(self, where: str, exc: BaseException) -> None:
+        self.outbox.post(Errored(self.name, f"internal error in {where}: {exc!r}"))
+
+    def _handle(self, conn: Connection, request: Request) -> None:
+        answers = request.id is not None
+        try:
+            if fault_injected(request.method, self.name):
+                raise RuntimeError(f"injected fault in {request.method} (PODD_FAULT)")
+            result = self._handlers[request.method](conn, request)
+        except ProtocolError as exc:
+            conn.reply(encode_error(request.id, exc), answers=answers)
+        except Exception as exc:
+            log.exception("handler %s failed", request.method)
+            self._report_fault(request.method, exc)
+            conn.reply(encode_error(request.id, InternalError(repr(exc))), answers=answers)
+        else:
+            if result is not LATER and answers:
+                conn.reply(encode_result(request.id, result))
+
+    # --- Simple requests -----------------------------------------------------------
+
+    def _on_ping(self, conn: Connection, request: Request) -> Any:
+        return {
+            "pong": True,
+            "name": self.name,
+            "pid": self.pid,
+            "state": self.state,
+            "incarnation": self.incarnation,
+            "parent": self.parent,
+        }
+
+    def _on_status(self, conn: Connection, request: Request) -> Any:
+        last = attrs.asdict(self.last_turn) if self.last_turn else None
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "parent": self.parent,
+            "parent_socket": self.parent_socket,
+            "incarnation": self.incarnation,
+            "socket": self.spec.socket,
+            "cwd": self.spec.cwd,
+            "agent": self.spec.agent,
+            "started_at": self.start_time,
+            "turns": self.turns,
+            "last_turn": last,
+            "current_turn": self._turn.turn if self._turn else None,
+            "wake_on_notify": self.spec.wake_on_notify,
+            "turn_timeout": self.spec.turn_timeout,
+            "scope": self.spec.scope,
+            "effective_scope": scope.effective_rules(self.spec.scope, self._held()),
+            "enforcement": self.enforcement,
+            "children": [attrs.asdict(r) for r in self.registry],
+            "notifications_pending": len(self.notifications),
+            "notifications_dropped": self.notifications.dropped,
+            "lag": self.lag.to_dict(),
+            "outbox": {
+                "pending": self.outbox.pending,
+                "delivered": self.outbox.delivered,
+                "dropped": self.outbox.dropped,
+                "target": self.outbox.target,
+            },
+        }
+
+    def _on_notifications(self, conn: Connection, request: Request) -> Any:
+        params: NotificationsParams = request.params
+        items = self.notifications.peek() if params.peek else self.drain_notifications()
+        return {"notifications": [n.to_dict() for n in items]}
+
+    # --- Events from below ---------------------------------------------------------
+
+    def _on_pod_event(self, conn: Connection, request: Request) -> Any:
+        event = request.params
+        try:
+            sender = authorize(self.registry, event, conn.peer_pid)
+        except Forbidden:
+            tomb = self._tombstones.get(sender_of(event) or "")
+            if tomb is not None and tomb.pid == conn.peer_pid:
+                return {"applied": False, "reason": "the pod is no longer registered here"}
+            raise
+        applied = apply_event(self.registry, sender, event, self.name)
+        if self.trace is not None:
+            self.trace.write(f"apply {sender.pod_name} {getattr(event, 'turn', 0)}")
+        for name in applied.removed:
+            self._tombstones[name] = Tombstone(
+                sender.pid if name == sender.pod_name else 0, sender.incarnation, sender.last_seq
+            )
+        if applied.registry_changed:
+            self.registry_changed()
+        if applied.forward is not None:
+            self.outbox.post(applied.forward)
+        if applied.notification is not None:
+            self._notify(applied.notification)
+        return {"applied": not applied.duplicate}
+
+    def _on_flush_events(self, conn: Connection, request: Request) -> Any:
+        params: FlushEventsParams = request.params
+        record = self.registry.get(params.pod_name)
+        if record is not None and record.pid == conn.peer_pid:
+            return {"incarnation": record.incarnation, "seq": record.last_seq}
+        tomb = self._tombstones.get(params.pod_name)
+        if tomb is not None and tomb.pid == conn.peer_pid:
+            return {"incarnation": tomb.incarnation, "seq": tomb.last_seq}
+        raise Forbidden(f"pod {params.pod_name!r} is not registered here")
+
+    def info(self) -> PodInfo:
+        spec = attrs.evolve(
+            self.spec,
+            parent=self.parent,
+            parent_socket=self.parent_socket,
+            parent_pid=self.parent_pid,
+            ancestors=self.ancestors,
+        )
+        return PodInfo(spec=spec, pid=self.pid, start_time=self.start_time)
+
+    def write_info(self) -> None:
+        write_info(os.path.join(self.spec.directory, "pod.json"), self.info())
+
+
+class EventTrace:
+    """Benchmark hook (``PODD_TRACE_EVENTS=DIR``): one line per event posted by the
+    emitter or applied here, with ``time.monotonic()``, in ``DIR/<pod>.trace``."""
+
+    def __init__(self, path: str) -> None:
+        self._file = open(path, "a", buffering=1 << 16)  # noqa: SIM115
+
+    @classmethod
+    def from_env(cls, name: str) -> EventTrace | None:
+        directory = os.environ.get("PODD_TRACE_EVENTS")
+        return cls(os.path.join(directory, f"{name}.trace")) if directory else None
+
+    def write(self, what: str) -> None:
+        self._file.write(f"{what} {time.monotonic():.6f}\n")
+
+    def close(self) -> None:
+        self._file.close()

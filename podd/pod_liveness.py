@@ -1,0 +1,163 @@
+"""A pod's view of liveness: probing its registry, reclaiming the dead, and what
+happens when its own parent dies (adoption by the nearest live ancestor)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+import attrs
+import trio
+
+from podd import liveness
+from podd.async_client import async_call
+from podd.children import wait_gone
+from podd.errors import PodFailed, PodUnreachable
+from podd.notifications import Notification
+from podd.pod_core import LATER, PodCore
+from podd.procfacts import is_alive
+from podd.registry import ChildRecord
+from podd.server import Connection
+from podd.spec import Ancestor
+from protocol import (
+    Adopted,
+    AdoptParams,
+    Forbidden,
+    ListPodsParams,
+    PodNotFound,
+    ReclaimStaleParams,
+    Request,
+    ShutdownParams,
+    ShuttingDown,
+    encode_result,
+)
+
+__all__ = ["LivenessMixin"]
+
+log = logging.getLogger(__name__)
+
+
+class LivenessMixin(PodCore):
+    """list_pods, reclaim_stale (on demand and periodic), adoption both ways."""
+
+    def _on_list_pods(self, conn: Connection, request: Request) -> Any:
+        params: ListPodsParams = request.params
+        records = list(self.registry)
+        self.nursery.start_soon(
+            self._list_and_reply, records, params.probe_timeout, conn, request.id
+        )
+        return LATER
+
+    async def _list_and_reply(
+        self, records: list[ChildRecord], timeout: float, conn: Connection, request_id: Any
+    ) -> None:
+        probes = await liveness.probe_all(records, timeout)
+        pods = [{**attrs.asdict(r), "liveness": probes[r.pod_name]} for r in records]
+        if request_id is not None:
+            conn.reply(encode_result(request_id, {"pod": self.name, "pods": pods}))
+
+    def _on_reclaim_stale(self, conn: Connection, request: Request) -> Any:
+        params: ReclaimStaleParams = request.params
+        self.nursery.start_soon(self._reclaim_stale, params.probe_timeout, conn, request.id)
+        return LATER
+
+    async def _reclaim_stale(
+        self, timeout: float, conn: Connection | None = None, request_id: Any = None
+    ) -> None:
+        records = list(self.registry)
+        probes = await liveness.probe_all(records, timeout)
+        dead = [r for r in records if probes[r.pod_name] == "dead"]
+
+        def reclaim() -> None:
+            reclaimed = []
+            for record in dead:
+                current = self.registry.get(record.pod_name)
+                if current is not None and current.pid == record.pid:
+                    if not is_alive(current.pid, current.start_time):
+                        reclaimed.append(self._reclaim(current, "process gone (reclaim_stale)"))
+            if conn is not None and request_id is not None:
+                conn.reply(encode_result(request_id, {"reclaimed": reclaimed}))
+
+        self.post("reclaim_stale", reclaim)
+
+    async def _reclaim_periodically(self) -> None:
+        while True:
+            await self._reclaim_stale(0.5)
+            await trio.sleep(self.spec.reclaim_interval)
+
+    # --- Parent death and adoption ---------------------------------------------------
+
+    async def _watch_parent(self, pid: int, os_parent: bool) -> None:
+        if os_parent and os.getppid() != pid:
+            gone = True
+        else:
+            gone = await wait_gone(pid, 0.0, float("inf"))
+        if gone:
+            self.post("parent_died", self._parent_died)
+
+    def _parent_died(self) -> None:
+        if self.stopping:
+            self.outbox.retarget(None)
+            return
+        log.warning("parent %s died; looking for an ancestor to adopt us", self.parent)
+        self.nursery.start_soon(self._find_adopter, self.parent or "")
+
+    async def _find_adopter(self, previous: str) -> None:
+        for index, ancestor in enumerate(self.ancestors):
+            params = AdoptParams(self.name, previous_parent=previous, socket=self.spec.socket)
+            try:
+                result = await async_call(ancestor.socket, "adopt", params, timeout=2.0)
+            except (PodUnreachable, PodFailed) as exc:
+                log.info("ancestor %s cannot adopt us: %s", ancestor.name, exc)
+                continue
+            rest = self.ancestors[index + 1 :]
+            self.post("adopted", lambda: self._adopted(ancestor, int(result["pid"]), rest))
+            return
+        self.post("orphaned", self._orphaned)
+
+    def _adopted(self, ancestor: Ancestor, pid: int, rest: list[Ancestor]) -> None:
+        log.warning("adopted by %s", ancestor.name)
+        self.parent, self.parent_socket, self.parent_pid = ancestor.name, ancestor.socket, pid
+        self.ancestors = rest
+        self.outbox.retarget(ancestor.socket)
+        self.write_info()
+        self.nursery.start_soon(self._watch_parent, pid, False)
+
+    def _orphaned(self) -> None:
+        log.warning("no live ancestor is left: stopping")
+        # self.parent stays: a restart brings the pod back under the same parent.
+        self.outbox.retarget(None)
+        self._begin_stop(ShutdownParams(timeout=5.0), "orphaned: no live ancestor")
+
+    def _on_adopt(self, conn: Connection, request: Request) -> Any:
+        params: AdoptParams = request.params
+        if self.stopping:
+            raise ShuttingDown(f"pod {self.name!r} is stopping")
+        record = self.registry.get(params.pod_name)
+        if record is None:
+            raise PodNotFound(f"pod {params.pod_name!r} is not registered here")
+        if record.pid != conn.peer_pid:
+            raise Forbidden(f"only pod {params.pod_name!r} itself may ask to be adopted")
+        record.parent_pod = self.name
+        record.callback_address = self.spec.socket
+        record.socket_path = params.socket
+        self.registry_changed()
+        self._notify(Notification.of(Adopted(params.pod_name, params.previous_parent)))
+        self.nursery.start_soon(self._watch_adopted, record.pod_name, record.pid, record.start_time)
+        ancestors = [Ancestor(self.parent, self.parent_socket or "")] if self.parent else []
+        return {
+            "name": self.name,
+            "pid": self.pid,
+            "socket": self.spec.socket,
+            "ancestors": [attrs.asdict(a) for a in ancestors + self.ancestors],
+        }
+
+    async def _watch_adopted(self, name: str, pid: int, started: float) -> None:
+        await wait_gone(pid, started, float("inf"))
+        self.post("adopted_exited", lambda: self._adopted_exited(name, pid))
+
+    def _adopted_exited(self, name: str, pid: int) -> None:
+        record = self.registry.get(name)
+        if record is not None and record.pid == pid:
+            self._reclaim(record, "process gone")
