@@ -115,7 +115,9 @@ def serve(sock_path: str, ready_fd: int) -> int:
             try:
                 result = await spawn(name)
             except OSError as exc:
-                await reply({"id": request_id, "error": {"code": "spawn_failed", "message": str(exc)}})
+                await reply(
+                    {"id": request_id, "error": {"code": "spawn_failed", "message": str(exc)}}
+                )
                 return
             await reply({"id": request_id, "result": result})
 
@@ -134,7 +136,9 @@ def serve(sock_path: str, ready_fd: int) -> int:
                         try:
                             message = json.loads(line)
                         except ValueError:
-                            await reply({"id": None, "error": {"code": "invalid_json", "message": ""}})
+                            await reply(
+                                {"id": None, "error": {"code": "invalid_json", "message": ""}}
+                            )
                             continue
                         request_id = message.get("id")
                         if request_id is None:
@@ -169,7 +173,10 @@ def serve(sock_path: str, ready_fd: int) -> int:
         await sock.bind(sock_path)
         sock.listen(1024)
         if ready_fd >= 0:
-            os.write(ready_fd, json.dumps({"ok": True, "pid": os.getpid(), "socket": sock_path}).encode() + b"\n")
+            os.write(
+                ready_fd,
+                json.dumps({"ok": True, "pid": os.getpid(), "socket": sock_path}).encode() + b"\n",
+            )
             os.close(ready_fd)
         async with trio.open_nursery() as nursery:
             watchers.append(nursery)
