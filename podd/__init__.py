@@ -5,7 +5,7 @@ the spawner, registry, scope and the ``podd`` command line. The wire protocol li
 the sans-I/O package ``protocol``.
 """
 
-from podd.errors import PodFailed, PoddError, PodUnreachable, RootError, UsageError
+from podd.errors import PoddError, PodFailed, PodUnreachable, RootError, UsageError
 
 __all__ = ["PodFailed", "PodUnreachable", "PoddError", "RootError", "UsageError"]
 __version__ = "0.1.0"

@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from podd.errors import PodFailed, PoddError, PodUnreachable, RootError, UsageError
+from podd.errors import PoddError, PodFailed, PodUnreachable, RootError, UsageError
 from podd.paths import check_name, resolve_root
 
 __all__ = ["main"]

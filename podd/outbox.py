@@ -18,7 +18,7 @@ import collections
 import itertools
 import logging
 import math
-from typing import Any
+from typing import Any, cast
 
 import attrs
 import tenacity
@@ -77,7 +77,7 @@ class Outbox:
             log.debug("no parent: dropping %s", event)
             return
         seq = next(self._seq)
-        stamped = attrs.evolve(event, incarnation=self.incarnation, seq=seq)  # type: ignore[misc]
+        stamped = attrs.evolve(cast(Any, event), incarnation=self.incarnation, seq=seq)
         self._queue.append((seq, encode_request("pod_event", stamped)))
         self._last_seq = seq
         if len(self._queue) > self.capacity:

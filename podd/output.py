@@ -35,9 +35,8 @@ def _pod_alive(directory: str) -> bool:
 def show(directory: str, *, follow: bool, out: BinaryIO) -> None:
     """Write the pod's output to ``out``; with ``follow``, keep going until the pod is gone."""
     current = os.path.join(directory, "output.log")
-    with contextlib.suppress(FileNotFoundError):
-        with open(current + ".1", "rb") as old:
-            _copy(old.fileno(), out)
+    with contextlib.suppress(FileNotFoundError), open(current + ".1", "rb") as old:
+        _copy(old.fileno(), out)
     fd = -1
     try:
         while True:

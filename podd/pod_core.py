@@ -25,8 +25,9 @@ from typing import Any
 
 import attrs
 import trio
+import trio.lowlevel
 
-from podd import scope, sandbox
+from podd import sandbox, scope
 from podd.events import apply_event, authorize, sender_of
 from podd.faults import fault_injected
 from podd.journal import SYNC_INTERVAL, Journal, PodState
@@ -276,7 +277,7 @@ class PodCore:
             if rate:
                 await trio.sleep_until(start + i / rate)
             elif i % 1000 == 0:
-                await trio.sleep(0)
+                await trio.lowlevel.checkpoint()
             self.outbox.post(TurnEnded(self.name, turn=i))
             if self.trace is not None:
                 self.trace.write(f"post {self.name} {i}")

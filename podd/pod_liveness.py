@@ -3,6 +3,7 @@ happens when its own parent dies (adoption by the nearest live ancestor)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -73,9 +74,12 @@ class LivenessMixin(PodCore):
             reclaimed = []
             for record in dead:
                 current = self.registry.get(record.pod_name)
-                if current is not None and current.pid == record.pid:
-                    if not is_alive(current.pid, current.start_time):
-                        reclaimed.append(self._reclaim(current, "process gone (reclaim_stale)"))
+                if (
+                    current is not None
+                    and current.pid == record.pid
+                    and not is_alive(current.pid, current.start_time)
+                ):
+                    reclaimed.append(self._reclaim(current, "process gone (reclaim_stale)"))
             if conn is not None and request_id is not None:
                 conn.reply(encode_result(request_id, {"reclaimed": reclaimed}))
 
@@ -111,8 +115,9 @@ class LivenessMixin(PodCore):
             except (PodUnreachable, PodFailed) as exc:
                 log.info("ancestor %s cannot adopt us: %s", ancestor.name, exc)
                 continue
+            adopter_pid = int(result["pid"])
             rest = self.ancestors[index + 1 :]
-            self.post("adopted", lambda: self._adopted(ancestor, int(result["pid"]), rest))
+            self.post("adopted", functools.partial(self._adopted, ancestor, adopter_pid, rest))
             return
         self.post("orphaned", self._orphaned)
 

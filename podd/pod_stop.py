@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -29,8 +30,10 @@ class StopMixin(PodCore):
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
-                name = signal_name(signum)
-                self.post("signal", lambda: self._begin_stop(ShutdownParams(), f"received {name}"))
+                stop = functools.partial(
+                    self._begin_stop, ShutdownParams(), f"received {signal_name(signum)}"
+                )
+                self.post("signal", stop)
 
     def _on_shutdown(self, conn: Connection, request: Request) -> Any:
         if request.id is not None:

@@ -21,9 +21,9 @@ import orjson
 import trio
 
 from podd.errors import RootError
-from podd.paths import ensure_private_dir, make_private_dir
 from podd.faults import fault_injected
 from podd.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
+from podd.paths import ensure_private_dir, make_private_dir
 from podd.pod import Pod
 from podd.procfacts import is_alive, start_time
 from podd.reclaim import kill_leftover_turn
@@ -96,6 +96,12 @@ def claim_directory(spec: PodSpec) -> PodState | None:
     return state
 
 
+def write_exit_reason(directory: str, reason: str) -> None:
+    """Leave why the pod ended in its directory, for whoever reclaims it."""
+    with contextlib.suppress(OSError), open(os.path.join(directory, "exit_reason"), "w") as f:
+        f.write(reason)
+
+
 def _raise_fd_limit() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = min(hard, 65536) if hard != resource.RLIM_INFINITY else 65536
@@ -156,11 +162,7 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             ready.fail("spawn_failed", f"{type(exc).__name__}: {exc}")
             shutil.rmtree(spec.directory, ignore_errors=True)
             raise
-        with (
-            contextlib.suppress(OSError),
-            open(os.path.join(spec.directory, "exit_reason"), "w") as f,
-        ):
-            f.write("".join(traceback.format_exception(exc)))
+        write_exit_reason(spec.directory, "".join(traceback.format_exception(exc)))
         raise
     finally:
         if stopped_cleanly:

@@ -128,7 +128,7 @@ async def bind_listener(directory: str, backlog: int = 1024) -> trio.SocketListe
     sock = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
     try:
         with short_socket_path(directory) as path:
-            if os.path.lexists(path):
+            if os.path.lexists(path):  # noqa: ASYNC240 (a local lstat, no blocking I/O)
                 if await _is_live(path):
                     raise FileExistsError(errno.EEXIST, "a live pod listens here", path)
                 os.unlink(path)
@@ -159,7 +159,7 @@ async def serve(
     listener: trio.SocketListener,
     dispatch: Dispatch,
     *,
-    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Accept connections forever, handing each decoded request to ``dispatch``."""
     my_uid = os.getuid()

@@ -8,6 +8,7 @@ outlives the timeout is SIGKILLed (``force_killed``), or left running with
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -94,10 +95,8 @@ def stop(root: str, name: str, *, timeout: float, drain: bool, kill: bool) -> st
     if not kill:
         return "timeout"
     for _, pid, _ in leftovers:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
     while _alive(leftovers):
         time.sleep(0.01)
     for member_name, pid, _ in members:

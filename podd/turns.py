@@ -23,11 +23,14 @@ from podd.procfacts import kill_group, signal_name
 
 __all__ = ["SHELL_BUILTINS", "OutputLog", "TurnHandle", "TurnOutcome", "check_agent", "run_turn"]
 
-SHELL_BUILTINS = frozenset(
-    ": . [ alias bg break cd command continue echo eval exec exit export false fc fg "
-    "getopts hash jobs kill printf pwd read readonly return set shift test times trap "
-    "true type ulimit umask unalias unset wait".split()
-)
+# fmt: off
+SHELL_BUILTINS = frozenset([
+    ":", ".", "[", "alias", "bg", "break", "cd", "command", "continue", "echo", "eval",
+    "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill",
+    "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap",
+    "true", "type", "ulimit", "umask", "unalias", "unset", "wait",
+])
+# fmt: on
 
 OUTPUT_CAP = 8 * 1024 * 1024
 """An output file past this many bytes is rotated to ``output.log.1`` (one old file kept)."""
@@ -66,7 +69,7 @@ class OutputLog:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
         self._size = os.fstat(self._fd).st_size
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes | bytearray) -> None:
         if self._size + len(data) > self.cap and self._size > 0:
             os.close(self._fd)
             os.replace(self.path, self.path + ".1")
@@ -157,6 +160,7 @@ async def run_turn(
             await proc.wait()
     duration = trio.current_time() - started
     code = proc.returncode
+    assert code is not None
     if timed_out:
         return TurnOutcome(
             handle.turn,

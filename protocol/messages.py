@@ -14,8 +14,8 @@ import attrs
 __all__ = [
     "EVENT_KINDS",
     "LOCAL_EVENT_KINDS",
-    "Adopted",
     "AdoptParams",
+    "Adopted",
     "Errored",
     "FlushEventsParams",
     "ListPodsParams",
