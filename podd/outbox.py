@@ -21,7 +21,6 @@ import math
 from typing import Any, cast
 
 import attrs
-import tenacity
 import trio
 
 from podd.async_client import open_pod_stream
@@ -141,6 +140,8 @@ class Outbox:
                 await self._changed.wait()
 
     async def _connect(self, target: str, generation: int) -> trio.SocketStream:
+        import tenacity  # only pods that report upward need it: keep it off start-up
+
         def still_current(_: Any) -> bool:
             return generation != self._generation
 

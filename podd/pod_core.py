@@ -129,7 +129,6 @@ class PodCore:
         self.notifications = NotificationBuffer()
         self.outbox = Outbox(self.name, self.incarnation, spec.parent_socket)
         self.output = OutputLog(os.path.join(spec.directory, "output.log"))
-        self.enforcement = sandbox.enforcement_mode()
         self.trace = EventTrace.from_env(self.name)
         self.lag = LagStats()
         self.turns = 0
@@ -401,7 +400,7 @@ class PodCore:
             "turn_timeout": self.spec.turn_timeout,
             "scope": self.spec.scope,
             "effective_scope": scope.effective_rules(self.spec.scope, self._held()),
-            "enforcement": self.enforcement,
+            "enforcement": sandbox.enforcement_mode(),
             "children": [attrs.asdict(r) for r in self.registry],
             "notifications_pending": len(self.notifications),
             "notifications_dropped": self.notifications.dropped,

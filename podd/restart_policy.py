@@ -11,7 +11,6 @@ from __future__ import annotations
 import collections
 
 import attrs
-import tenacity
 
 __all__ = ["RestartTracker"]
 
@@ -35,6 +34,8 @@ class RestartTracker:
         if len(self.history) >= self.limit:
             return None
         self.history.append(now)
+        import tenacity  # rarely needed: keep it off the pod's start-up
+
         wait = tenacity.wait_exponential_jitter(
             initial=self.initial, max=self.cap, jitter=self.jitter
         )

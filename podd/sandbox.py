@@ -45,12 +45,16 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Literal
 
-try:
-    import landlock
-    import landlock.plumbing as _ll
-except ImportError:  # pragma: no cover - the package is a dependency
-    landlock = None
-    _ll = None
+
+@functools.cache
+def _plumbing() -> Any:
+    """The ``landlock`` package's low-level module, or None; imported on first use so
+    that a pod that never runs a turn does not pay for it."""
+    try:
+        import landlock.plumbing
+    except ImportError:  # pragma: no cover - the package is a dependency
+        return None
+    return landlock.plumbing
 
 __all__ = [
     "DEVICE_FILES",
@@ -81,8 +85,11 @@ def enforcement_mode() -> EnforcementMode:
 
     The answer is computed once per process.
     """
+    _ll = _plumbing()
     if _ll is None:
         return "advisory"
+    from landlock import LandlockError
+
     try:
         ctypes.set_errno(0)
         if _ll.landlock_abi_version() < 1:
@@ -92,7 +99,7 @@ def enforcement_mode() -> EnforcementMode:
         _ll.get_prctl()
         _ll.get_restrict_self()
         _ll.get_add_rule()
-    except (OSError, landlock.LandlockError):
+    except (OSError, LandlockError):
         return "advisory"
     return "landlock"
 
@@ -117,6 +124,7 @@ class Confinement:
         self._restrict_self: Any = None
         self._closer: weakref.finalize[[int], Confinement] | None = None
         if ruleset_fd is not None:
+            _ll = _plumbing()
             assert _ll is not None
             self._prctl = _ll.get_prctl()
             self._restrict_self = _ll.get_restrict_self()
@@ -172,6 +180,7 @@ def prepare_confinement(
     """
     if enforcement_mode() == "advisory":
         return Confinement()
+    _ll = _plumbing()
     assert _ll is not None
     handled = int(_ll.FSAccess.all())
     ruleset_fd = _create_ruleset(handled)
@@ -194,6 +203,7 @@ def prepare_confinement(
 
 
 def _create_ruleset(handled: int) -> int:
+    _ll = _plumbing()
     assert _ll is not None
     attr = _ll.RulesetAttr(handled)
     ctypes.set_errno(0)
@@ -209,6 +219,7 @@ class _RulesetBuilder:
     """Adds path-beneath rules to one ruleset, giving files file rights only."""
 
     def __init__(self, ruleset_fd: int, handled: int) -> None:
+        _ll = _plumbing()
         assert _ll is not None
         self._ruleset_fd = ruleset_fd
         self._handled = handled
@@ -233,6 +244,7 @@ class _RulesetBuilder:
                 return
             if not stat.S_ISDIR(mode):
                 access &= self.file_access
+            _ll = _plumbing()
             assert _ll is not None
             rule = _ll.PathBeneathAttr(access, fd)
             ctypes.set_errno(0)

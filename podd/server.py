@@ -99,7 +99,8 @@ class Connection:
         async with self._receive:
             async for frame in self._receive:
                 batch = [frame]
-                with contextlib.suppress(trio.WouldBlock):
+                # EndOfChannel: the connection was closed with this batch still to send.
+                with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel):
                     while len(batch) < 256:
                         batch.append(self._receive.receive_nowait())
                 try:

@@ -4,9 +4,6 @@ stopped; bad input refused with the documented exit status, leaving nothing behi
 Every command runs as a real ``podd`` process against real pods (issue 2).
 """
 
-# House style writes asserts as `expected == actual`.
-# ruff: noqa: SIM300
-
 from __future__ import annotations
 
 import json
