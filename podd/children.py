@@ -7,6 +7,7 @@ import math
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 
 import trio
 
@@ -30,8 +31,13 @@ __all__ = ["spawn_child", "stop_child", "wait_gone"]
 log = logging.getLogger(__name__)
 
 
-async def spawn_child(spec: PodSpec) -> tuple[trio.Process, Ready]:
-    """Start a child pod and wait until it listens. Raises ``SpawnError``."""
+async def spawn_child(
+    spec: PodSpec, on_started: Callable[[int], None] = lambda pid: None
+) -> tuple[trio.Process, Ready]:
+    """Start a child pod and wait until it listens. Raises ``SpawnError``.
+
+    ``on_started`` gets the pid as soon as the process exists.
+    """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         proc = await trio.lowlevel.open_process(
@@ -49,6 +55,7 @@ async def spawn_child(spec: PodSpec) -> tuple[trio.Process, Ready]:
     finally:
         os.close(write_fd)
     assert proc.stderr is not None
+    on_started(proc.pid)
     line = b""
     try:
         with trio.fail_after(STARTUP_TIMEOUT):

@@ -40,6 +40,8 @@ __all__ = ["Outbox"]
 log = logging.getLogger(__name__)
 
 DEFAULT_CAPACITY = 65536
+MAX_BATCH = 2048
+"""Events written before each flush_events (so acks keep flowing under load)."""
 
 
 class _Retarget(Exception):
@@ -129,15 +131,25 @@ class Outbox:
             while True:
                 if generation != self._generation:
                     raise _Retarget
-                batch = [frame for seq, frame in self._queue if seq > self._sent_upto]
-                if batch:
-                    self._sent_upto = self._last_seq
-                    flush = encode_request(
-                        "flush_events", FlushEventsParams(self.pod_name), next(flush_ids)
-                    )
-                    await stream.send_all(b"".join(batch) + flush)
-                self._changed = trio.Event()
-                await self._changed.wait()
+                batch = self._unsent(MAX_BATCH)
+                if not batch:
+                    # No await between the check above and this: a post() cannot slip
+                    # in between and have its wake-up lost.
+                    self._changed = trio.Event()
+                    await self._changed.wait()
+                    continue
+                self._sent_upto = max(self._sent_upto, self._queue[0][0] - 1) + len(batch)
+                flush = encode_request(
+                    "flush_events", FlushEventsParams(self.pod_name), next(flush_ids)
+                )
+                await stream.send_all(b"".join(batch) + flush)
+
+    def _unsent(self, limit: int) -> list[bytes]:
+        """Up to ``limit`` queued frames past ``_sent_upto`` (seqs are contiguous)."""
+        if not self._queue:
+            return []
+        start = max(0, self._sent_upto - self._queue[0][0] + 1)
+        return [frame for _, frame in itertools.islice(self._queue, start, start + limit)]
 
     async def _connect(self, target: str, generation: int) -> trio.SocketStream:
         import tenacity  # only pods that report upward need it: keep it off start-up

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from typing import Any
@@ -113,13 +114,31 @@ class ChildrenMixin(PodCore):
         self.nursery.start_soon(self._run_spawn, spec, conn, request_id)
 
     async def _run_spawn(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+        def started(pid: int) -> None:
+            self.post("child_started", functools.partial(self._child_started, spec, pid))
+
         try:
-            proc, ready = await spawn_child(spec)
+            proc, ready = await spawn_child(spec, started)
         except SpawnError as exc:
             error = exc.as_wire()
             self.post("spawn_failed", lambda: self._spawn_failed(spec, conn, request_id, error))
             return
         self.post("spawn_done", lambda: self._spawn_done(spec, proc, ready, conn, request_id))
+
+    def _child_started(self, spec: PodSpec, pid: int) -> None:
+        self.registry.add_starting(
+            ChildRecord(
+                pod_name=spec.name,
+                socket_path=spec.socket,
+                scope_delegated=list(spec.scope),
+                callback_address=self.spec.socket,
+                pid=pid,
+                start_time=0.0,
+                parent_pod=self.name,
+                incarnation=spec.incarnation,
+                restart=spec.restart,
+            )
+        )
 
     def _spawn_settled(self, name: str) -> None:
         del self._pending_spawns[name]
@@ -130,6 +149,7 @@ class ChildrenMixin(PodCore):
         self, spec: PodSpec, conn: Connection | None, request_id: Any, error: ProtocolError
     ) -> None:
         self._spawn_settled(spec.name)
+        self.registry.discard_starting(spec.name)
         if conn is not None:
             conn.reply(encode_error(request_id, error), answers=request_id is not None)
         if spec.restore and conn is None:
@@ -146,7 +166,7 @@ class ChildrenMixin(PodCore):
         request_id: Any,
     ) -> None:
         self._spawn_settled(spec.name)
-        record = ChildRecord(
+        record = self.registry.confirm(spec.name) or ChildRecord(
             pod_name=spec.name,
             socket_path=ready.socket,
             scope_delegated=list(spec.scope),
@@ -157,6 +177,7 @@ class ChildrenMixin(PodCore):
             incarnation=spec.incarnation,
             restart=spec.restart,
         )
+        record.socket_path, record.start_time = ready.socket, ready.start_time
         self.registry.add(record)
         self.registry_changed()
         self._tombstones.pop(spec.name, None)

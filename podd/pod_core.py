@@ -28,6 +28,7 @@ import trio
 import trio.lowlevel
 
 from podd import sandbox, scope
+from podd.atomic import write_atomic
 from podd.events import apply_event, authorize, sender_of
 from podd.faults import fault_injected
 from podd.journal import SYNC_INTERVAL, Journal, PodState
@@ -157,6 +158,9 @@ class PodCore:
             "pod_event": self._on_pod_event,
         }
         self.journal = Journal(spec.directory)
+        self._registry_bytes: bytes | None = None
+        self._registry_dirty = trio.Event()
+        self._registry_written = trio.Event()
         if restored is not None:
             self._restore(restored)
 
@@ -211,9 +215,33 @@ class PodCore:
         )
 
     def registry_changed(self) -> None:
-        """Persist the registry: its file (atomically) and the journal."""
-        self.registry.save()
+        """Persist the registry: the journal now, the file by the registry writer.
+
+        The file is replaced atomically (temp file, fsync, rename) in a worker thread,
+        so an fsync never holds the loop; the loop hands over a serialized copy, newest
+        wins, and the writer task is the file's only writer.
+        """
         self.journal.append({"op": "registry", "pods": [attrs.asdict(r) for r in self.registry]})
+        self._registry_bytes = self.registry.to_json()
+        self._registry_dirty.set()
+
+    async def _write_registry_forever(self) -> None:
+        assert self.registry.path is not None
+        while True:
+            await self._registry_dirty.wait()
+            self._registry_dirty = trio.Event()
+            data, self._registry_bytes = self._registry_bytes, None
+            if data is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(write_atomic, self.registry.path, data)
+            if self._registry_bytes is None:
+                self._registry_written.set()
+
+    async def flush_registry(self) -> None:
+        """Wait until the newest registry has reached its file."""
+        while self._registry_bytes is not None:
+            self._registry_written = trio.Event()
+            await self._registry_written.wait()
 
     def buffer_notification(self, notification: Notification) -> None:
         self.notifications.push(notification)
@@ -255,6 +283,7 @@ class PodCore:
                 nursery.start_soon(self._watch_parent, self.parent_pid, True)
             nursery.start_soon(self._reclaim_periodically)
             nursery.start_soon(self._sync_journal_periodically)
+            nursery.start_soon(self._write_registry_forever)
             on_ready()
             bench_events = int(os.environ.get("PODD_BENCH_EMIT", "0") or 0)
             if bench_events and self.parent is not None:

@@ -127,5 +127,7 @@ class StopMixin(PodCore):
         with trio.move_on_after(1.0):
             for conn, _ in requesters:
                 await conn.wait_flushed()
+        with trio.move_on_after(5.0):
+            await self.flush_registry()
         self._stopped = True
         self.post("end", lambda: None)

@@ -46,6 +46,7 @@ class Registry:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._records: dict[str, ChildRecord] = {}
+        self._starting: dict[str, ChildRecord] = {}
 
     def __contains__(self, name: object) -> bool:
         return name in self._records
@@ -57,7 +58,24 @@ class Registry:
         return len(self._records)
 
     def get(self, name: str) -> ChildRecord | None:
-        return self._records.get(name)
+        """The record of ``name``, a starting child's included."""
+        return self._records.get(name) or self._starting.get(name)
+
+    def add_starting(self, record: ChildRecord) -> None:
+        """Know a child from the moment its process exists, so that the events it sends
+        before its parent has seen it ready are accepted. Starting records are not
+        listed, iterated or saved until ``confirm``."""
+        self._starting[record.pod_name] = record
+
+    def confirm(self, name: str) -> ChildRecord | None:
+        """Make a starting record a full one; returns it (None if there was none)."""
+        record = self._starting.pop(name, None)
+        if record is not None:
+            self._records[name] = record
+        return record
+
+    def discard_starting(self, name: str) -> None:
+        self._starting.pop(name, None)
 
     def add(self, record: ChildRecord) -> None:
         self._records[record.pod_name] = record

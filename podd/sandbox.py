@@ -56,6 +56,7 @@ def _plumbing() -> Any:
         return None
     return landlock.plumbing
 
+
 __all__ = [
     "DEVICE_FILES",
     "Confinement",

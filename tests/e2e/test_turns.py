@@ -52,6 +52,13 @@ async def turn_over(podd: Podd, name: str, turns: int) -> Any:
     return await wait_for(check)
 
 
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def in_group(pgid: int) -> list[int]:
     """Pids of the live processes in process group ``pgid``."""
     found = []
@@ -136,7 +143,7 @@ class TestSend:
             last = (await status(podd, "s"))["last_turn"]
             assert (False, True) == (last["finished"], "timed out" in last["message"])
             assert ([], [], []) == (
-                [pid for pid in members if psutil.pid_exists(pid) and in_group(pgid)],
+                [p for p in members if alive(p)],
                 in_group(pgid),
                 sleepers(began),
             )

@@ -1,0 +1,360 @@
+"""Liveness and reclaim end to end (issue 6, PRODUCT.md section 6): a dead pod leaves
+the books at once, a hung pod is told from a dead one, orphans are adopted by the
+nearest live ancestor, and nothing of a tree outlives its root.
+
+Real pods, real sockets, real signals. Where no event can be awaited (another
+process's files), state is polled in short, bounded loops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import statistics
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+import psutil
+import trio
+
+from podd.liveness import probe
+from podd.procfacts import is_alive
+from podd.registry import ChildRecord
+from protocol import ScopeRule
+from tests.conftest import Podd, pod_processes
+from tests.e2e.support import result_of, wait_for
+
+RECLAIM_BOUND = 0.100
+"""Seconds from SIGKILL of a child until its parent has reclaimed it (issue 6)."""
+
+TREE_KILL_BOUND = 2.0
+"""Seconds from SIGKILL of a tree's root until no process of the tree is left."""
+
+TIGHT_POLL = 0.002
+
+MEASURED: dict[str, list[float]] = {}
+"""Figures measured by these tests, printed with ``pytest -s`` (see the final report)."""
+
+
+def registry(root: str, name: str) -> dict[str, dict[str, Any]]:
+    """The records of ``<root>/<name>/spawned_pods.json`` by pod name."""
+    try:
+        with open(os.path.join(root, name, "spawned_pods.json"), "rb") as f:
+            return {p["pod_name"]: p for p in json.loads(f.read())["pods"]}
+    except FileNotFoundError:
+        return {}
+
+
+async def spawn(podd: Podd, *args: str) -> dict[str, Any]:
+    result = await podd("spawn", *args, "--json")
+    assert (0, "") == (result.code, result.stderr), result
+    document: dict[str, Any] = result.json()
+    return document
+
+
+async def notifications(podd: Podd, name: str) -> list[dict[str, Any]]:
+    """The pod's pending notifications, left in place (``--peek``)."""
+    result = await podd("notifications", name, "--json", "--peek")
+    assert 0 == result.code, result
+    items: list[dict[str, Any]] = result.json()["notifications"]
+    return items
+
+
+async def stop(podd: Podd, name: str, *args: str) -> None:
+    result = await podd("stop", name, *args)
+    assert (0, "clean\n") == (result.code, result.stdout), result
+
+
+@contextlib.contextmanager
+def continued_at_exit(pid: int) -> Iterator[None]:
+    """SIGCONT ``pid`` when the block ends, however it ends, so it can be stopped."""
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGCONT)
+
+
+def report(figure: str, values: list[float]) -> None:
+    MEASURED.setdefault(figure, []).extend(values)
+    print(f"{figure}: {', '.join(f'{v * 1000:.1f} ms' for v in values)}")
+
+
+class TestChildDeath:
+    """A SIGKILLed child is reclaimed by its parent at once: registry entry, scope,
+    directory, with a notification naming the signal."""
+
+    async def test_sigkilled_child_is_reclaimed_within_100_ms(
+        self, podd: Podd, root: str, workdir: str
+    ) -> None:
+        shared = os.path.join(workdir, "shared")
+        os.mkdir(shared)
+        latencies = []
+        with trio.fail_after(40):
+            await spawn(podd, "top", "--cwd", workdir)
+            for index in range(4):
+                name = f"c{index}"
+                # The same write scope each time: spawning succeeds only if the previous
+                # holder's scope was returned.
+                child = await spawn(podd, name, "--parent", "top", "--scope", f"{shared}:write")
+                assert name in registry(root, "top")
+                killed_at = trio.current_time()
+                os.kill(child["pid"], signal.SIGKILL)
+                await wait_for(partial(_reclaimed, root, "top", name), interval=TIGHT_POLL)
+                latencies.append(trio.current_time() - killed_at)
+                texts = [n["text"] for n in await notifications(podd, "top")]
+                assert [f"pod {name!r} errored: pod died: killed by SIGKILL"] == [
+                    t for t in texts if repr(name) in t
+                ]
+            # The last holder is gone too: write on the same path is free again.
+            await spawn(podd, "last", "--parent", "top", "--scope", f"{shared}:write")
+            status = await result_of(podd.sock("top"), "status")
+            assert ["last"] == [r["pod_name"] for r in status["children"]]
+            await stop(podd, "top")
+        report("child reclaim latency", latencies)
+        assert statistics.median(latencies) <= RECLAIM_BOUND, latencies
+
+
+class TestAdoption:
+    """When the middle pod of root → a → b dies, root adopts b and b's events reach root."""
+
+    async def test_grandchild_is_adopted_by_root_and_reports_there(self, podd: Podd) -> None:
+        with trio.fail_after(30):
+            await spawn(podd, "root")
+            await spawn(podd, "a", "--parent", "root")
+            b = await spawn(podd, "b", "--parent", "a", "--agent", "true")
+            await wait_for(lambda: _knows(podd, "root", "b"))
+            os.kill(podd.pid("a"), signal.SIGKILL)
+
+            async def adopted() -> dict[str, Any] | None:
+                for record in (await result_of(podd.sock("root"), "status"))["children"]:
+                    if record["pod_name"] == "b" and record["parent_pod"] == "root":
+                        return dict(record)
+                return None
+
+            record = await wait_for(adopted)
+            expected = {
+                "pod_name": "b",
+                "callback_address": podd.sock("root"),
+                "socket_path": podd.sock("b"),
+                "pid": b["pid"],
+            }
+            assert expected == {key: record[key] for key in expected}
+            names = [
+                r["pod_name"] for r in (await result_of(podd.sock("root"), "status"))["children"]
+            ]
+            assert ["b"] == names
+            texts = [n["text"] for n in await notifications(podd, "root")]
+            assert any("'b'" in t and "adopted" in t for t in texts), texts
+            assert any("'a'" in t and "SIGKILL" in t for t in texts), texts
+
+            ping = await result_of(podd.sock("b"), "ping")
+            assert "root" == ping["parent"]
+            send = await podd("send", "b", "x", "--wait")
+            assert 0 == send.code, send
+
+            async def turn_ended_at_root() -> list[dict[str, Any]]:
+                return [
+                    n
+                    for n in await notifications(podd, "root")
+                    if n["event"]["kind"] == "turn_ended"
+                ]
+
+            ended = await wait_for(turn_ended_at_root)
+            assert [("b", 1)] == [(n["event"]["pod_name"], n["event"]["turn"]) for n in ended]
+            await stop(podd, "root")
+            assert [] == pod_processes(podd.root)
+
+
+async def _reclaimed(root: str, parent: str, name: str) -> bool:
+    """Whether ``parent`` no longer lists ``name`` and its directory is gone."""
+    return name not in registry(root, parent) and not _exists(os.path.join(root, name))
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+async def _knows(podd: Podd, holder: str, name: str) -> bool:
+    children = (await result_of(podd.sock(holder), "status"))["children"]
+    return name in {r["pod_name"] for r in children}
+
+
+class TestTreeKill:
+    """SIGKILL of the root of a 13-pod tree leaves no process of the tree within 2 s."""
+
+    async def test_no_process_of_the_tree_outlives_its_root(self, podd: Podd) -> None:
+        with trio.fail_after(60):
+            await spawn(podd, "t")
+            middle = [f"t{i}" for i in range(3)]
+            leaves = [f"{m}{j}" for m in middle for j in range(3)]
+
+            async def spawn_under(names: list[str], parent_of: dict[str, str]) -> None:
+                async with trio.open_nursery() as nursery:
+                    for name in names:
+                        nursery.start_soon(spawn, podd, name, "--parent", parent_of[name])
+
+            await spawn_under(middle, dict.fromkeys(middle, "t"))
+            await spawn_under(leaves, {leaf: leaf[:2] for leaf in leaves})
+            members = {name: psutil.Process(podd.pid(name)) for name in ["t", *middle, *leaves]}
+            assert 13 == len(members)
+            assert all(p.is_running() for p in members.values())
+
+            pidfds = {name: os.pidfd_open(p.pid) for name, p in members.items()}
+            try:
+                killed_at = trio.current_time()
+                members["t"].kill()
+                with trio.move_on_after(TREE_KILL_BOUND):
+                    await _all_exited(list(pidfds.values()))
+                elapsed = trio.current_time() - killed_at
+            finally:
+                for fd in pidfds.values():
+                    os.close(fd)
+            report("tree kill: all 13 processes gone", [elapsed])
+            assert [] == [name for name, p in members.items() if _running(p)]
+            assert elapsed <= TREE_KILL_BOUND
+
+
+async def _all_exited(pidfds: list[int]) -> None:
+    """Return once every process behind ``pidfds`` has exited."""
+    async with trio.open_nursery() as nursery:
+        for fd in pidfds:
+            nursery.start_soon(trio.lowlevel.wait_readable, fd)
+
+
+def _running(process: psutil.Process) -> bool:
+    """Whether the process is still there (a zombie counts as gone)."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+class TestUnresponsive:
+    """A stopped (SIGSTOP) child is unresponsive, not dead: it is not reclaimed, and it
+    is alive again after SIGCONT."""
+
+    async def test_sigstopped_child_is_unresponsive_and_kept(self, podd: Podd, root: str) -> None:
+        with trio.fail_after(30):
+            await spawn(podd, "p", "--reclaim-interval", "60")
+            child = await spawn(podd, "c", "--parent", "p")
+            os.kill(child["pid"], signal.SIGSTOP)
+            with continued_at_exit(child["pid"]):
+                listed = await result_of(podd.sock("p"), "list_pods", {"probe_timeout": 0.5})
+                assert [("c", "unresponsive")] == [
+                    (p["pod_name"], p["liveness"]) for p in listed["pods"]
+                ]
+                reclaimed = await result_of(podd.sock("p"), "reclaim_stale")
+                assert {"reclaimed": []} == reclaimed
+                assert ["c"] == list(registry(root, "p"))
+                cli = await podd("reclaim", "p", "--json")
+                assert (0, {"reclaimed": []}) == (cli.code, cli.json())
+                ls = {v["name"]: v["state"] for v in (await podd("ls", "--json")).json()["pods"]}
+                assert {"p": "idle", "c": "unresponsive"} == ls
+            listed = await result_of(podd.sock("p"), "list_pods")
+            assert [("c", "alive")] == [(p["pod_name"], p["liveness"]) for p in listed["pods"]]
+            await stop(podd, "p")
+
+
+class TestReusedPid:
+    """A registry entry whose pid now belongs to an unrelated process is dead."""
+
+    async def test_probe_says_dead_for_a_reused_pid(self, root: str) -> None:
+        with trio.fail_after(10):
+            stranger = await trio.lowlevel.open_process(["sleep", "30"])
+            try:
+                started = psutil.Process(stranger.pid).create_time()
+                record = ChildRecord(
+                    pod_name="gone",
+                    socket_path=os.path.join(root, "gone", "sock"),
+                    scope_delegated=[ScopeRule(root)],
+                    callback_address=os.path.join(root, "p", "sock"),
+                    pid=stranger.pid,
+                    start_time=started - 5.0,
+                    parent_pod="p",
+                )
+                assert "dead" == await probe(record)
+                assert (False, True) == (
+                    is_alive(stranger.pid, started - 5.0),
+                    is_alive(stranger.pid, started),
+                )
+                # The same pid with its true start time is the live (silent) process.
+                record.start_time = started
+                assert "unresponsive" == await probe(record, timeout=0.1)
+            finally:
+                stranger.kill()
+                await stranger.wait()
+            assert "dead" == await probe(record)
+
+
+class TestStaleAndReclaim:
+    """A dead pod shows as stale until ``podd reclaim`` removes it; reclaiming again
+    finds nothing."""
+
+    async def test_sigkilled_root_is_stale_then_reclaimed_once(self, podd: Podd, root: str) -> None:
+        with trio.fail_after(30):
+            gone = await spawn(podd, "gone")
+            await spawn(podd, "kept")
+            os.kill(gone["pid"], signal.SIGKILL)
+            await wait_for(lambda: _process_gone(gone["pid"]))
+
+            listing = await podd("ls", "--json")
+            states = {p["name"]: (p["state"], p["pid"]) for p in listing.json()["pods"]}
+            assert {"gone": ("stale", gone["pid"]), "kept": ("idle", podd.pid("kept"))} == states
+            table = await podd("ls")
+            assert any(line.split()[:2] == ["gone", "stale"] for line in table.stdout.splitlines())
+
+            first = await podd("reclaim")
+            assert (0, "reclaimed gone (by podd): process gone\n") == (first.code, first.stdout)
+            assert not _exists(os.path.join(root, "gone"))
+            listing = await podd("ls", "--json")
+            assert ["kept"] == [p["name"] for p in listing.json()["pods"]]
+            second = await podd("reclaim")
+            assert (0, "nothing to reclaim\n") == (second.code, second.stdout)
+            await stop(podd, "kept")
+
+    async def test_reclaim_json_shape(self, podd: Podd, root: str) -> None:
+        with trio.fail_after(30):
+            gone = await spawn(podd, "gone")
+            os.kill(gone["pid"], signal.SIGKILL)
+            await wait_for(lambda: _process_gone(gone["pid"]))
+            first = await podd("reclaim", "--json")
+            expected = {"reclaimed": [{"pod": "gone", "by": "podd", "reason": "process gone"}]}
+            assert (0, expected) == (first.code, first.json())
+            second = await podd("reclaim", "--json")
+            assert (0, {"reclaimed": []}) == (second.code, second.json())
+            assert [] == os.listdir(root)
+
+    async def test_dead_grandchild_is_reclaimed_from_the_root_registry(
+        self, podd: Podd, root: str
+    ) -> None:
+        """The root learns of a grandchild through ``scope_sub_delegated``; when the
+        grandchild dies, ``list_pods`` on the root says ``dead`` and ``podd reclaim
+        root`` removes it, once."""
+        with trio.fail_after(30):
+            await spawn(podd, "root", "--reclaim-interval", "60")
+            await spawn(podd, "a", "--parent", "root")
+            b = await spawn(podd, "b", "--parent", "a")
+            await wait_for(lambda: _knows(podd, "root", "b"))
+            os.kill(b["pid"], signal.SIGKILL)
+            await wait_for(lambda: _process_gone(b["pid"]))
+
+            listed = await result_of(podd.sock("root"), "list_pods")
+            liveness = {p["pod_name"]: p["liveness"] for p in listed["pods"]}
+            assert {"a": "alive", "b": "dead"} == liveness
+            first = await podd("reclaim", "root", "--json")
+            expected = [{"pod": "b", "by": "root", "reason": "process gone (reclaim_stale)"}]
+            assert (0, expected) == (first.code, first.json()["reclaimed"])
+            texts = [n["text"] for n in await notifications(podd, "root")]
+            assert any("'b'" in t and "reclaim_stale" in t for t in texts), texts
+            second = await podd("reclaim", "root", "--json")
+            assert (0, {"reclaimed": []}) == (second.code, second.json())
+            assert ["a"] == list(registry(root, "root"))
+            await stop(podd, "root")
+
+
+async def _process_gone(pid: int) -> bool:
+    return not is_alive(pid, 0.0)
