@@ -85,7 +85,15 @@ class Outbox:
             lost_seq, _ = self._queue.popleft()
             self.dropped += 1
             self._sent_upto = max(self._sent_upto, lost_seq)
-            log.warning("outbox full: dropped event %d for %s", lost_seq, self.target)
+            # One warning per power of two, not one per event: a flood must not become
+            # a flood of log lines too.
+            if self.dropped & (self.dropped - 1) == 0:
+                log.warning(
+                    "outbox full (%d events): %d dropped so far, the newest was seq %d",
+                    self.capacity,
+                    self.dropped,
+                    lost_seq,
+                )
         self._changed.set()
 
     def retarget(self, target: str | None) -> None:

@@ -341,10 +341,13 @@ class PodCore:
             raise value
         return value
 
-    async def _dispatch(self, conn: Connection, request: Request) -> None:
-        await self._jobs_send.send(
-            Job(trio.current_time(), request.method, lambda: self._handle(conn, request))
-        )
+    async def _dispatch(self, conn: Connection, requests: list[Request]) -> None:
+        def handle_all() -> None:
+            for request in requests:
+                self._handle(conn, request)
+
+        name = requests[0].method if len(requests) == 1 else f"{len(requests)} requests"
+        await self._jobs_send.send(Job(trio.current_time(), name, handle_all))
 
     async def _dispatch_loop(self) -> None:
         self._loop_task = trio.lowlevel.current_task()
