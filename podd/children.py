@@ -8,11 +8,14 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
+from typing import Protocol
 
+import orjson
 import trio
 
 from podd.async_client import async_call
 from podd.errors import PodFailed, PodUnreachable
+from podd.forkserver import ForkServer
 from podd.procfacts import is_alive
 from podd.spawner import (
     STARTUP_TIMEOUT,
@@ -24,38 +27,69 @@ from podd.spawner import (
     pod_environment,
 )
 from podd.spec import PodSpec
-from protocol import ShutdownParams
+from protocol import ShutdownParams, converter
 
-__all__ = ["spawn_child", "stop_child", "wait_gone"]
+__all__ = ["ChildProcess", "spawn_child", "stop_child", "wait_gone"]
 
 log = logging.getLogger(__name__)
 
 
+class ChildProcess(Protocol):
+    """A child pod's process, as its parent holds it (``trio.Process`` or ``ForkedProcess``)."""
+
+    pid: int
+
+    @property
+    def returncode(self) -> int | None: ...
+
+    async def wait(self) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+async def _start_process(
+    spec: PodSpec, ready_fd: int, stderr_fd: int, forkserver: ForkServer | None
+) -> ChildProcess:
+    if forkserver is not None:
+        try:
+            spec_json = orjson.dumps(converter.unstructure(spec)).decode()
+            return await forkserver.fork(spec_json, ready_fd, stderr_fd)
+        except OSError as exc:
+            log.warning("fork server failed (%s); starting the child with exec", exc)
+    return await trio.lowlevel.open_process(
+        pod_command(spec, ready_fd),
+        pass_fds=(ready_fd,),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr_fd,
+        cwd=spec.cwd,
+        env=pod_environment(),
+    )
+
+
 async def spawn_child(
-    spec: PodSpec, on_started: Callable[[int], None] = lambda pid: None
-) -> tuple[trio.Process, Ready]:
+    spec: PodSpec,
+    on_started: Callable[[int], None] = lambda pid: None,
+    forkserver: ForkServer | None = None,
+) -> tuple[ChildProcess, Ready]:
     """Start a child pod and wait until it listens. Raises ``SpawnError``.
 
-    ``on_started`` gets the pid as soon as the process exists.
+    With a ``forkserver`` the child is forked from it (falling back to ``exec`` if the
+    fork server fails). ``on_started`` gets the pid as soon as the process exists.
     """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    err_read, err_write = os.pipe2(os.O_CLOEXEC)
     try:
-        proc = await trio.lowlevel.open_process(
-            pod_command(spec, write_fd),
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=spec.cwd,
-            env=pod_environment(),
-        )
+        proc = await _start_process(spec, write_fd, err_write, forkserver)
     except OSError as exc:
         os.close(read_fd)
+        os.close(err_read)
         raise SpawnError("spawn_failed", f"cannot start the pod process: {exc}") from exc
     finally:
         os.close(write_fd)
-    assert proc.stderr is not None
+        os.close(err_write)
     on_started(proc.pid)
+    stderr = trio.lowlevel.FdStream(err_read)
     line = b""
     try:
         with trio.fail_after(STARTUP_TIMEOUT):
@@ -66,10 +100,10 @@ async def spawn_child(
                         break
                     line += chunk
         if line.strip() and b'"ok":true' in line.replace(b" ", b""):
-            await proc.stderr.aclose()
+            await stderr.aclose()
             return proc, parse_ready(line, "", "")
         with trio.fail_after(STARTUP_TIMEOUT):
-            tail = await _read_all(proc.stderr)
+            tail = await _read_all(stderr)
             code = await proc.wait()
         return proc, parse_ready(line, tail[-STDERR_TAIL:], f"exited with status {code}")
     except BaseException:
@@ -77,7 +111,7 @@ async def spawn_child(
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
-            await proc.stderr.aclose()
+            await stderr.aclose()
         raise
 
 
@@ -106,7 +140,7 @@ async def wait_gone(pid: int, started: float, timeout: float) -> bool:
 
 
 async def stop_child(
-    socket: str, pid: int, started: float, params: ShutdownParams, process: trio.Process | None
+    socket: str, pid: int, started: float, params: ShutdownParams, process: ChildProcess | None
 ) -> str:
     """Ask a child to stop its subtree and wait until its process is gone.
 

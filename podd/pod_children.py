@@ -11,7 +11,7 @@ import attrs
 import trio
 
 from podd import scope
-from podd.children import spawn_child
+from podd.children import ChildProcess, spawn_child
 from podd.errors import UsageError
 from podd.journal import load_state, read_stopped, write_stopped
 from podd.notifications import Notification
@@ -111,14 +111,14 @@ class ChildrenMixin(PodCore):
         )
         self._pending_spawns[spec.name] = list(spec.scope)
         self._spawns_settled = trio.Event()
-        self.nursery.start_soon(self._run_spawn, spec, conn, request_id)
+        self.background(self._run_spawn, spec, conn, request_id)
 
     async def _run_spawn(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
         def started(pid: int) -> None:
             self.post("child_started", functools.partial(self._child_started, spec, pid))
 
         try:
-            proc, ready = await spawn_child(spec, started)
+            proc, ready = await spawn_child(spec, started, self.forkserver)
         except SpawnError as exc:
             error = exc.as_wire()
             self.post("spawn_failed", lambda: self._spawn_failed(spec, conn, request_id, error))
@@ -160,7 +160,7 @@ class ChildrenMixin(PodCore):
     def _spawn_done(
         self,
         spec: PodSpec,
-        proc: trio.Process,
+        proc: ChildProcess,
         ready: Ready,
         conn: Connection | None,
         request_id: Any,
@@ -183,7 +183,7 @@ class ChildrenMixin(PodCore):
         self._tombstones.pop(spec.name, None)
         self._processes[spec.name] = proc
         self._child_specs[spec.name] = spec
-        self.nursery.start_soon(self._watch_child, spec.name, proc)
+        self.background(self._watch_child, spec.name, proc)
         self.outbox.post(
             ScopeSubDelegated(
                 parent_pod=self.name,
@@ -205,7 +205,7 @@ class ChildrenMixin(PodCore):
             }
             conn.reply(encode_result(request_id, result))
 
-    async def _watch_child(self, name: str, proc: trio.Process) -> None:
+    async def _watch_child(self, name: str, proc: ChildProcess) -> None:
         code = await proc.wait()
         self.post("child_exited", lambda: self._child_exited(name, proc.pid, code))
 
@@ -267,7 +267,7 @@ class ChildrenMixin(PodCore):
             self._notify(Notification.of(RestartGaveUp(spec.name, message)))
             return
         log.info("restarting %s in %.3f s", spec.name, delay)
-        self.nursery.start_soon(self._restart_later, spec, delay)
+        self.background(self._restart_later, spec, delay)
 
     async def _restart_later(self, spec: PodSpec, delay: float) -> None:
         await trio.sleep(delay)

@@ -19,23 +19,27 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
 import trio
 import trio.lowlevel
 
-from podd import sandbox, scope
+from podd import forkserver, sandbox, scope
 from podd.atomic import write_atomic
+from podd.children import ChildProcess
 from podd.events import apply_event, authorize, sender_of
 from podd.faults import fault_injected
+from podd.forkserver import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
 from podd.notifications import Notification, NotificationBuffer
 from podd.outbox import Outbox
 from podd.registry import ChildRecord, Registry
 from podd.server import Connection, serve
+from podd.spawner import pod_environment
 from podd.spec import PodInfo, PodSpec, write_info
 from podd.turns import OutputLog, TurnHandle, TurnOutcome
 from protocol import (
@@ -138,7 +142,12 @@ class PodCore:
         self._turn_over = trio.Event()
         self._turn_waiters: list[tuple[Connection, Any]] = []
         self._wake_pending = False
-        self._processes: dict[str, trio.Process] = {}
+        self._processes: dict[str, ChildProcess] = {}
+        self.forkserver = (
+            ForkServer([sys.executable, "-m", "podd.forkserver"], pod_environment())
+            if forkserver.available()
+            else None
+        )
         self._pending_spawns: dict[str, list[Any]] = {}
         self._child_specs: dict[str, PodSpec] = {}
         self._restart_trackers: dict[str, Any] = {}
@@ -293,6 +302,8 @@ class PodCore:
                 self.post("task", lambda: self._start_turn(self.spec.task or ""))
             await self._dispatch_loop()
             nursery.cancel_scope.cancel()
+        if self.forkserver is not None:
+            await self.forkserver.aclose()
         self.journal.close()
         if self.trace is not None:
             self.trace.close()
@@ -309,6 +320,19 @@ class PodCore:
             self.outbox.post(TurnEnded(self.name, turn=i))
             if self.trace is not None:
                 self.trace.write(f"post {self.name} {i}")
+
+    def background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run ``fn(*args)`` as a background task whose failure is contained: logged
+        with its traceback and reported upward as ``errored``, never fatal to the pod."""
+        self.nursery.start_soon(self._contained, fn, args)
+
+    async def _contained(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        try:
+            await fn(*args)
+        except Exception as exc:
+            name = getattr(fn, "__name__", repr(fn))
+            log.exception("background task %s failed", name)
+            self._report_fault(name, exc)
 
     def post(self, name: str, fn: Callable[[], Any]) -> None:
         """Queue a job for the loop from any task; never blocks (the queue is generous,

@@ -45,7 +45,7 @@ class LivenessMixin(PodCore):
     def _on_list_pods(self, conn: Connection, request: Request) -> Any:
         params: ListPodsParams = request.params
         records = list(self.registry)
-        self.nursery.start_soon(
+        self.background(
             self._list_and_reply, records, params.probe_timeout, conn, request.id
         )
         return LATER
@@ -60,7 +60,7 @@ class LivenessMixin(PodCore):
 
     def _on_reclaim_stale(self, conn: Connection, request: Request) -> Any:
         params: ReclaimStaleParams = request.params
-        self.nursery.start_soon(self._reclaim_stale, params.probe_timeout, conn, request.id)
+        self.background(self._reclaim_stale, params.probe_timeout, conn, request.id)
         return LATER
 
     async def _reclaim_stale(
@@ -87,7 +87,11 @@ class LivenessMixin(PodCore):
 
     async def _reclaim_periodically(self) -> None:
         while True:
-            await self._reclaim_stale(0.5)
+            try:
+                await self._reclaim_stale(0.5)
+            except Exception as exc:
+                log.exception("periodic reclaim failed")
+                self._report_fault("reclaim_stale", exc)
             await trio.sleep(self.spec.reclaim_interval)
 
     # --- Parent death and adoption ---------------------------------------------------
@@ -105,7 +109,7 @@ class LivenessMixin(PodCore):
             self.outbox.retarget(None)
             return
         log.warning("parent %s died; looking for an ancestor to adopt us", self.parent)
-        self.nursery.start_soon(self._find_adopter, self.parent or "")
+        self.background(self._find_adopter, self.parent or "")
 
     async def _find_adopter(self, previous: str) -> None:
         for index, ancestor in enumerate(self.ancestors):
@@ -127,7 +131,7 @@ class LivenessMixin(PodCore):
         self.ancestors = rest
         self.outbox.retarget(ancestor.socket)
         self.write_info()
-        self.nursery.start_soon(self._watch_parent, pid, False)
+        self.background(self._watch_parent, pid, False)
 
     def _orphaned(self) -> None:
         log.warning("no live ancestor is left: stopping")
@@ -149,7 +153,7 @@ class LivenessMixin(PodCore):
         record.socket_path = params.socket
         self.registry_changed()
         self._notify(Notification.of(Adopted(params.pod_name, params.previous_parent)))
-        self.nursery.start_soon(self._watch_adopted, record.pod_name, record.pid, record.start_time)
+        self.background(self._watch_adopted, record.pod_name, record.pid, record.start_time)
         ancestors = [Ancestor(self.parent, self.parent_socket or "")] if self.parent else []
         return {
             "name": self.name,

@@ -46,7 +46,7 @@ class StopMixin(PodCore):
             return
         self.stopping = True
         log.info("stopping: %s", reason)
-        self.nursery.start_soon(self._stop, params, reason)
+        self.background(self._stop, params, reason)
 
     async def _stop(self, params: ShutdownParams, reason: str) -> None:
         deadline = trio.current_time() + params.timeout
@@ -121,7 +121,7 @@ class StopMixin(PodCore):
                 self._reclaim(record, "stopped with its parent", clean=True)
         for conn, request_id in self._stop_requesters:
             conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
-        self.nursery.start_soon(self._flush_then_end, list(self._stop_requesters))
+        self.background(self._flush_then_end, list(self._stop_requesters))
 
     async def _flush_then_end(self, requesters: list[tuple[Connection, Any]]) -> None:
         with trio.move_on_after(1.0):

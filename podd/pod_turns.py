@@ -67,7 +67,7 @@ class TurnsMixin(PodCore):
         lines = "".join(n.text + "\n" for n in self.drain_notifications())
         if text and not text.endswith("\n"):
             text += "\n"
-        self.nursery.start_soon(self._run_turn, handle, (lines + text).encode())
+        self.background(self._run_turn, handle, (lines + text).encode())
         return handle.turn
 
     def _turn_env(self, turn: int, tmpdir: str) -> dict[str, str]:
