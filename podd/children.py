@@ -15,7 +15,7 @@ import trio
 
 from podd.async_client import async_call
 from podd.errors import PodFailed, PodUnreachable
-from podd.forkserver import ForkServer
+from podd.forkclient import ForkServer
 from podd.procfacts import is_alive
 from podd.spawner import (
     STARTUP_TIMEOUT,

@@ -13,12 +13,13 @@ as ``SCM_RIGHTS``), one message back (the new pid). The fork server exits when t
 pod's end of the pair closes, which includes the pod's death.
 
 Where ``clone`` cannot be called this way (an unknown architecture), ``available()``
-is false and children are started with ``exec`` as before.
+is false and children are started with ``exec`` as before (so does
+``PODD_NO_FORKSERVER=1``). This module is the server side and imports no event loop;
+the pod's side is ``podd.forkclient``.
 """
 
 from __future__ import annotations
 
-import array
 import contextlib
 import ctypes
 import json
@@ -26,13 +27,11 @@ import os
 import platform
 import signal
 import socket
-import subprocess
+import struct
 import sys
 import traceback
 
-import trio
-
-__all__ = ["ForkServer", "ForkedProcess", "available"]
+__all__ = ["ROOT_SOCKET", "available", "serve", "serve_root"]
 
 CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
@@ -71,10 +70,15 @@ def _set_process_name(name: str) -> None:
         ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def _run_child(spec_json: str, ready_fd: int, stderr_fd: int) -> None:
+def _run_child(
+    spec_json: str, ready_fd: int, stderr_fd: int, env: dict[str, str] | None = None
+) -> None:
     """In the new process: become the pod. Never returns."""
     code = 1
     try:
+        if env is not None:
+            os.environ.clear()
+            os.environ.update(env)
         spec = json.loads(spec_json)
         os.chdir(spec["cwd"])
         # Our argv is the fork server's; at least `ps -o comm` and top name the pod.
@@ -131,96 +135,99 @@ def serve(control_fd: int) -> None:
         control.sendall(str(pid).encode())
 
 
-# --- The pod's side -----------------------------------------------------------------
+# --- The root fork server: root pods started by the CLI ----------------------------
+#
+# The same idea for root pods: one fork server per runtime root, started detached by
+# the first `podd spawn` of a root pod, listening on <root>/.forkserver.sock. Each
+# request carries the spec and the CLI's environment; the new pod gets a session of
+# its own, like a pod started with exec. The server reaps nothing itself (SIGCHLD is
+# ignored, so the kernel does) and exits when its socket is removed, or once it has
+# had no request for IDLE_EXIT seconds and no pod of the root is alive.
+
+ROOT_SOCKET = ".forkserver.sock"
+IDLE_EXIT = 30.0
 
 
-class ForkedProcess:
-    """A child started by the fork server: ours to wait for and reap (like trio.Process)."""
+def _root_has_live_pods(root: str) -> bool:
+    from podd.procfacts import is_alive
+    from podd.spec import read_info
 
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
-        self.returncode: int | None = None
-        self._pidfd = os.pidfd_open(pid)
-        self._waiting = False
-        self._exited = trio.Event()
-
-    async def wait(self) -> int:
-        """Wait for the exit and reap; any number of tasks may wait at once."""
-        if self._waiting:
-            await self._exited.wait()
-        self._waiting = True
-        while self.returncode is None:
-            await trio.lowlevel.wait_readable(self._pidfd)
-            # The pidfd is readable: the process has exited, so this does not block.
-            pid, status = os.waitpid(self.pid, os.WNOHANG)  # noqa: ASYNC222
-            if pid == self.pid:
-                self.returncode = os.waitstatus_to_exitcode(status)
-                os.close(self._pidfd)
-                self._exited.set()
-        return self.returncode
-
-    def kill(self) -> None:
-        if self.returncode is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-
-
-class ForkServer:
-    """The pod's handle on its fork server, started on first use."""
-
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
-        self._command = command
-        self._env = env
-        self._sock: trio.socket.SocketType | None = None
-        self._process: trio.Process | None = None
-        self._lock = trio.Lock()
-
-    async def _start(self) -> trio.socket.SocketType:
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    for name in os.listdir(root):
         try:
-            self._process = await trio.lowlevel.open_process(
-                [*self._command, str(theirs.fileno())],
-                pass_fds=(theirs.fileno(),),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                env=self._env,
-            )
+            info = read_info(os.path.join(root, name, "pod.json"))
+        except (OSError, ValueError):
+            continue
+        if is_alive(info.pid, info.start_time):
+            return True
+    return False
+
+
+def serve_root(root: str, ready_fd: int) -> None:
+    """The root fork server's main loop."""
+    import select
+    import time
+
+    import orjson
+
+    import podd.process  # noqa: F401  (the point: import the runtime once, here)
+    from podd.paths import short_socket_path
+
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    with short_socket_path(root, ROOT_SOCKET) as path:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        old_umask = os.umask(0o177)
+        try:
+            listener.bind(path)
         finally:
-            theirs.close()
-        sock = trio.socket.from_stdlib_socket(ours)
-        if await sock.recv(64) != b"ready":
-            sock.close()
-            raise OSError("the fork server did not start")
-        return sock
-
-    async def fork(self, spec_json: str, ready_fd: int, stderr_fd: int) -> ForkedProcess:
-        """Start a pod with ``spec_json``; it reports on ``ready_fd`` as usual."""
-        async with self._lock:
-            if self._sock is None:
-                self._sock = await self._start()
-            fds = array.array("i", [ready_fd, stderr_fd])
-            await self._sock.sendmsg(
-                [spec_json.encode()], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, fds)]
+            os.umask(old_umask)
+    listener.listen(64)
+    identity = os.stat(os.path.join(root, ROOT_SOCKET)).st_ino
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    with contextlib.suppress(OSError):  # nobody may be waiting for this
+        os.write(ready_fd, b"ready\n")
+        os.close(ready_fd)
+    last_request = time.monotonic()
+    my_uid = os.getuid()
+    while True:
+        readable, _, _ = select.select([listener], [], [], 1.0)
+        if not readable:
+            try:
+                if os.stat(os.path.join(root, ROOT_SOCKET)).st_ino != identity:
+                    return
+            except OSError:
+                return
+            if time.monotonic() - last_request > IDLE_EXIT and not _root_has_live_pods(root):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, ROOT_SOCKET))
+                return
+            continue
+        conn, _ = listener.accept()
+        with conn:
+            last_request = time.monotonic()
+            _pid, uid, _gid = struct.unpack(
+                "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
-            answer = await self._sock.recv(1024)
-        if not answer:
-            self._sock = None
-            raise OSError("the fork server went away")
-        if answer.startswith(b"error"):
-            raise OSError(answer.decode())
-        return ForkedProcess(int(answer))
-
-    async def aclose(self) -> None:
-        if self._sock is not None:
-            self._sock.close()
-            self._sock = None
-        if self._process is not None:
-            with trio.CancelScope(shield=True), trio.move_on_after(2):
-                await self._process.wait()
-            if self._process.returncode is None:
-                self._process.kill()
-                await self._process.wait()
+            message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+            if uid != my_uid or len(fds) != 2 or not message:
+                for fd in fds:
+                    os.close(fd)
+                continue
+            request = orjson.loads(message)
+            pid = os.fork()
+            if pid == 0:
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                os.setsid()
+                listener.close()
+                conn.close()
+                _run_child(request["spec"], fds[0], fds[1], request["env"])
+            for fd in fds:
+                os.close(fd)
+            conn.sendall(str(pid).encode())
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    if sys.argv[1] == "--root":
+        serve_root(sys.argv[2], int(sys.argv[3]))
+    else:
+        serve(int(sys.argv[1]))

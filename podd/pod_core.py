@@ -33,7 +33,7 @@ from podd.atomic import write_atomic
 from podd.children import ChildProcess
 from podd.events import apply_event, authorize, sender_of
 from podd.faults import fault_injected
-from podd.forkserver import ForkServer
+from podd.forkclient import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
 from podd.notifications import Notification, NotificationBuffer
 from podd.outbox import Outbox

@@ -45,9 +45,7 @@ class LivenessMixin(PodCore):
     def _on_list_pods(self, conn: Connection, request: Request) -> Any:
         params: ListPodsParams = request.params
         records = list(self.registry)
-        self.background(
-            self._list_and_reply, records, params.probe_timeout, conn, request.id
-        )
+        self.background(self._list_and_reply, records, params.probe_timeout, conn, request.id)
         return LATER
 
     async def _list_and_reply(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,9 @@ from typing import Any
 import attrs
 import orjson
 
+from podd import forkserver
+from podd.forkserver import ROOT_SOCKET
+from podd.paths import short_socket_path
 from podd.spec import PodSpec
 from protocol import ProtocolError, converter, error_from_wire
 
@@ -38,9 +42,12 @@ class Ready:
     start_time: float
 
 
+def spec_json(spec: PodSpec) -> str:
+    return orjson.dumps(converter.unstructure(spec)).decode()
+
+
 def pod_command(spec: PodSpec, ready_fd: int) -> list[str]:
-    spec_json = orjson.dumps(converter.unstructure(spec)).decode()
-    return [sys.executable, "-m", "podd.process", "--ready-fd", str(ready_fd), spec_json]
+    return [sys.executable, "-m", "podd.process", "--ready-fd", str(ready_fd), spec_json(spec)]
 
 
 def pod_environment() -> dict[str, str]:
@@ -75,38 +82,103 @@ class SpawnError(Exception):
         return error_from_wire(self.code, self.message)
 
 
-def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
-    """Start a root pod in its own session and wait for it to listen.
+def _fork_from_server(spec: PodSpec, ready_fd: int, stderr_fd: int) -> int | None:
+    """Ask the root's fork server to start the pod; its pid, or None if there is none."""
+    path_dir = spec.root
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(5.0)
+    try:
+        with short_socket_path(path_dir, ROOT_SOCKET) as path:
+            sock.connect(path)
+        request = {"spec": spec_json(spec), "env": pod_environment()}
+        socket.send_fds(sock, [orjson.dumps(request)], [ready_fd, stderr_fd])
+        answer = sock.recv(64)
+        return int(answer) if answer.isdigit() else None
+    except (OSError, ValueError):
+        return None
+    finally:
+        sock.close()
 
-    Raises ``SpawnError``; on failure the process is gone and has removed what it made.
-    """
+
+def start_root_fork_server(root: str) -> None:
+    """Start the root's fork server in the background (its own session); it serves the
+    next spawns. Its start-up is not waited for."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
-        proc = subprocess.Popen(
-            pod_command(spec, write_fd),
+        subprocess.Popen(
+            [sys.executable, "-m", "podd.forkserver", "--root", root, str(write_fd)],
             pass_fds=(write_fd,),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            cwd=spec.cwd,
+            stderr=subprocess.DEVNULL,
+            cwd="/",
             env=pod_environment(),
             start_new_session=True,
-        )
+        ).returncode = 0  # detached: reaped by init, like a root pod
+    except OSError:
+        pass
+    finally:
+        os.close(write_fd)
+        os.close(read_fd)
+
+
+def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
+    """Start a root pod in its own session and wait for it to listen.
+
+    The root's fork server starts it in a few milliseconds if one runs; otherwise it is
+    started with exec, and a fork server is started for the next spawns. Raises
+    ``SpawnError``; on failure the process is gone and has removed what it made.
+    """
+    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
+    err_read, err_write = os.pipe2(os.O_CLOEXEC)
+    proc: subprocess.Popen[bytes] | None = None
+    try:
+        pid = _fork_from_server(spec, write_fd, err_write) if forkserver.available() else None
+        if pid is None:
+            proc = subprocess.Popen(
+                pod_command(spec, write_fd),
+                pass_fds=(write_fd,),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=err_write,
+                cwd=spec.cwd,
+                env=pod_environment(),
+                start_new_session=True,
+            )
+            if forkserver.available():
+                start_root_fork_server(spec.root)
     except OSError as exc:
         os.close(read_fd)
+        os.close(err_read)
         raise SpawnError("spawn_failed", f"cannot start the pod process: {exc}") from exc
     finally:
         os.close(write_fd)
-    assert proc.stderr is not None
+        os.close(err_write)
+    line = _read_line(read_fd, timeout)
+    if b'"ok":true' in line.replace(b" ", b""):
+        os.close(err_read)
+        if proc is not None:
+            # The pod lives on in its own session; init reaps it, not this short-lived
+            # process. Marking the Popen done keeps it from warning that it still runs.
+            proc.returncode = 0
+        return parse_ready(line, "", "")
+    if not line and proc is not None and proc.poll() is None:
+        proc.kill()
+    with os.fdopen(err_read, "rb") as err:
+        tail = err.read()[-STDERR_TAIL:].decode(errors="replace")
+    hint = f"exited with status {proc.wait()}" if proc is not None else "exited"
+    return parse_ready(line, tail, hint)
+
+
+def _read_line(fd: int, timeout: float) -> bytes:
+    """The readiness line (or what came before EOF, or b"" on time-out); closes ``fd``."""
     line = b""
     deadline = time.monotonic() + timeout
-    with os.fdopen(read_fd, "rb", buffering=0) as ready:
+    with os.fdopen(fd, "rb", buffering=0) as ready:
         while b"\n" not in line:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                proc.kill()
-                proc.wait()
-                raise SpawnError("spawn_failed", f"the pod did not become ready in {timeout:g} s")
+                return b""
             readable, _, _ = select.select([ready], [], [], remaining)
             if not readable:
                 continue
@@ -114,13 +186,4 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
             if not chunk:
                 break
             line += chunk
-    if b'"ok":true' in line.replace(b" ", b""):
-        proc.stderr.close()
-        # The pod lives on in its own session; init reaps it, not this short-lived
-        # process. Marking the Popen done keeps it from warning that it still runs.
-        proc.returncode = 0
-        return parse_ready(line, "", "")
-    returncode = proc.wait()
-    tail = proc.stderr.read()[-STDERR_TAIL:].decode(errors="replace")
-    proc.stderr.close()
-    return parse_ready(line, tail, f"exited with status {returncode}")
+    return line
