@@ -245,6 +245,10 @@ def cmd_stop(ctx: Context) -> int:
         )
     except stopping.NotRunning as exc:
         raise Exit(EXIT_NOT_RUNNING, str(exc)) from exc
+    finally:
+        from podd.spawner import stop_root_fork_server
+
+        stop_root_fork_server(ctx.root)
     if ctx.json:
         _print_json({"pod": name, "outcome": outcome})
     else:
@@ -260,7 +264,10 @@ def cmd_reclaim(ctx: Context) -> int:
         name = check_name(ctx.args.name)
         reclaimed = ctx.call(name, "reclaim_stale", ReclaimStaleParams(), timeout=10.0)["reclaimed"]
     else:
+        from podd.spawner import stop_root_fork_server
+
         reclaimed = inventory.sweep(ctx.root)
+        stop_root_fork_server(ctx.root)
     if ctx.json:
         _print_json({"reclaimed": reclaimed})
     elif not reclaimed:

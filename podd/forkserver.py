@@ -31,7 +31,7 @@ import struct
 import sys
 import traceback
 
-__all__ = ["ROOT_SOCKET", "available", "serve", "serve_root"]
+__all__ = ["ROOT_SOCKET", "available", "root_has_live_pods", "serve", "serve_root"]
 
 CLONE_PARENT = 0x00008000
 _SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
@@ -141,14 +141,15 @@ def serve(control_fd: int) -> None:
 # the first `podd spawn` of a root pod, listening on <root>/.forkserver.sock. Each
 # request carries the spec and the CLI's environment; the new pod gets a session of
 # its own, like a pod started with exec. The server reaps nothing itself (SIGCHLD is
-# ignored, so the kernel does) and exits when its socket is removed, or once it has
-# had no request for IDLE_EXIT seconds and no pod of the root is alive.
+# ignored, so the kernel does). It exits when told to ("quit": `podd stop` and
+# `podd reclaim` do so once no pod of the root is alive), when its socket is removed,
+# or once it has had no request for IDLE_EXIT seconds and no pod of the root is alive.
 
 ROOT_SOCKET = ".forkserver.sock"
 IDLE_EXIT = 30.0
 
 
-def _root_has_live_pods(root: str) -> bool:
+def root_has_live_pods(root: str) -> bool:
     from podd.procfacts import is_alive
     from podd.spec import read_info
 
@@ -197,7 +198,7 @@ def serve_root(root: str, ready_fd: int) -> None:
                     return
             except OSError:
                 return
-            if time.monotonic() - last_request > IDLE_EXIT and not _root_has_live_pods(root):
+            if time.monotonic() - last_request > IDLE_EXIT and not root_has_live_pods(root):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, ROOT_SOCKET))
                 return
@@ -209,6 +210,12 @@ def serve_root(root: str, ready_fd: int) -> None:
                 "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
             message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+            if uid == my_uid and message == b"quit":
+                # The last pod of the root is gone (podd stop / reclaim says so).
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, ROOT_SOCKET))
+                conn.sendall(b"bye")
+                return
             if uid != my_uid or len(fds) != 2 or not message:
                 for fd in fds:
                     os.close(fd)
