@@ -67,6 +67,16 @@ class Context:
     def socket(self, name: str) -> str:
         return os.path.join(self.root, name, "sock")
 
+    def _process_alive(self, name: str) -> bool:
+        from podd.procfacts import is_alive
+        from podd.spec import read_info
+
+        try:
+            info = read_info(os.path.join(self.pod_dir(name), "pod.json"))
+        except (OSError, ValueError):
+            return False
+        return is_alive(info.pid, info.start_time)
+
     def call(self, name: str, method: str, params: Any = None, timeout: float | None = 10.0) -> Any:
         from podd.client import call
 
@@ -76,6 +86,10 @@ class Context:
         except PodUnreachable as exc:
             if not os.path.isdir(self.pod_dir(name)):
                 raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {self.root}") from exc
+            if self._process_alive(name):
+                raise Exit(
+                    EXIT_FAILED, f"pod {name!r} is unresponsive: its process lives but {exc}"
+                ) from exc
             _fail_for(exc, f"pod {name!r}")
         except PoddError as exc:
             _fail_for(exc, f"pod {name!r}")
@@ -103,6 +117,8 @@ def cmd_spawn(ctx: Context) -> int:
     if args.turn_timeout is not None and args.turn_timeout <= 0:
         raise Exit(EXIT_USAGE, "--turn-timeout must be a positive number of seconds")
     turn_timeout = args.turn_timeout if args.turn_timeout is not None else 1800.0
+    if not parent and args.restart != "never":
+        raise Exit(EXIT_USAGE, "--restart is a parent's policy: it needs --parent (or $POD_NAME)")
     if parent:
         params = SpawnParams(
             name=name,
@@ -126,10 +142,10 @@ def cmd_spawn(ctx: Context) -> int:
 
 def _spawn_root(ctx: Context, name: str, cwd: str, rules: list[Any], turn_timeout: float) -> Any:
     from podd import scope
+    from podd.agent_command import check_agent
     from podd.paths import ensure_private_dir
     from podd.spawner import SpawnError, spawn_detached
     from podd.spec import PodSpec
-    from podd.turns import check_agent
 
     args = ctx.args
     if args.agent is not None:

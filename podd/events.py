@@ -8,9 +8,13 @@ about a pod already gone changes nothing.
 
 from __future__ import annotations
 
+import re
+
 import attrs
 
+from podd import scope
 from podd.notifications import Notification
+from podd.paths import NAME_RULE
 from podd.registry import ChildRecord, Registry
 from protocol import (
     Errored,
@@ -23,6 +27,8 @@ from protocol import (
 )
 
 __all__ = ["Applied", "apply_event", "authorize", "sender_of"]
+
+_NAME = re.compile(NAME_RULE)
 
 
 @attrs.frozen
@@ -52,7 +58,8 @@ def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> Chil
     """Return the record of the event's sender, or raise ``Forbidden``.
 
     The sender must be in the registry and ``peer_pid`` (the connection's peer
-    credentials) must be that pod's process.
+    credentials) must be that pod's process. A sub-delegation must stay inside the
+    scope delegated to its sender and name a valid pod.
     """
     if isinstance(event, TurnEnded | Errored | ShutDown | ScopeSubDelegated | UnknownEvent):
         name = sender_of(event)
@@ -66,6 +73,15 @@ def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> Chil
             f"only the process of pod {name!r} (pid {record.pid}) may send its events; "
             f"this connection is from pid {peer_pid}"
         )
+    if isinstance(event, ScopeSubDelegated):
+        if _NAME.fullmatch(event.sub_pod) is None:
+            raise Forbidden(f"sub-delegation to an invalid pod name {event.sub_pod!r}")
+        for rule in event.scope:
+            if not any(scope.rule_covers(own, rule) for own in record.scope_delegated):
+                raise Forbidden(
+                    f"pod {name!r} cannot delegate {scope.format_rule(rule)}: "
+                    "it is outside the scope delegated to it"
+                )
     return record
 
 

@@ -141,7 +141,9 @@ def serve(control_fd: int) -> None:
 # the first `podd spawn` of a root pod, listening on <root>/.forkserver.sock. Each
 # request carries the spec and the CLI's environment; the new pod gets a session of
 # its own, like a pod started with exec. The server reaps nothing itself (SIGCHLD is
-# ignored, so the kernel does). It exits when told to ("quit": `podd stop` and
+# ignored, so the kernel does) but watches each pod it forked: when one dies, it kills
+# whatever is left of the turn that pod was running (a root pod has no parent pod to
+# do that). It exits when told to ("quit": `podd stop` and
 # `podd reclaim` do so once no pod of the root is alive), when its socket is removed,
 # or once it has had no request for IDLE_EXIT seconds and no pod of the root is alive.
 
@@ -190,15 +192,24 @@ def serve_root(root: str, ready_fd: int) -> None:
         os.close(ready_fd)
     last_request = time.monotonic()
     my_uid = os.getuid()
+    # The pods it forked, by pidfd: when one dies, nothing of its turn may live on.
+    watched: dict[int, str] = {}
     while True:
-        readable, _, _ = select.select([listener], [], [], 1.0)
-        if not readable:
+        waitables: list[socket.socket | int] = [listener, *watched]
+        readable, _, _ = select.select(waitables, [], [], 1.0)
+        for fd in [fd for fd in readable if fd in watched]:
+            from podd.reclaim import kill_leftover_turn
+
+            kill_leftover_turn(os.path.join(root, watched.pop(fd)))
+            os.close(fd)
+        if listener not in readable:
             try:
                 if os.stat(os.path.join(root, ROOT_SOCKET)).st_ino != identity:
                     return
             except OSError:
                 return
-            if time.monotonic() - last_request > IDLE_EXIT and not root_has_live_pods(root):
+            idle = time.monotonic() - last_request > IDLE_EXIT
+            if idle and not watched and not root_has_live_pods(root):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, ROOT_SOCKET))
                 return
@@ -227,9 +238,13 @@ def serve_root(root: str, ready_fd: int) -> None:
                 os.setsid()
                 listener.close()
                 conn.close()
+                for pidfd in watched:
+                    os.close(pidfd)
                 _run_child(request["spec"], fds[0], fds[1], request["env"])
             for fd in fds:
                 os.close(fd)
+            with contextlib.suppress(OSError):
+                watched[os.pidfd_open(pid)] = orjson.loads(request["spec"])["name"]
             conn.sendall(str(pid).encode())
 
 

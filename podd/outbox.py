@@ -167,7 +167,7 @@ class Outbox:
 
         retrying = tenacity.AsyncRetrying(
             retry=tenacity.retry_if_exception_type((PodUnreachable, OSError)),
-            wait=tenacity.wait_exponential_jitter(initial=0.02, max=1.0, jitter=0.05),
+            wait=tenacity.wait_exponential_jitter(multiplier=0.02, max=1.0, jitter=0.05),
             stop=still_current,
             sleep=trio.sleep,
             reraise=True,

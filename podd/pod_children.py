@@ -11,23 +11,24 @@ import attrs
 import trio
 
 from podd import scope
+from podd.agent_command import check_agent
 from podd.children import ChildProcess, spawn_child
 from podd.errors import UsageError
-from podd.journal import load_state, read_stopped, write_stopped
+from podd.journal import read_stopped, stopped_path
 from podd.notifications import Notification
 from podd.paths import check_name
 from podd.pod_core import LATER, PodCore, Tombstone
-from podd.procfacts import signal_name
-from podd.reclaim import cleanup_pod_dir
+from podd.procfacts import is_alive, signal_name
+from podd.reclaim import cleanup_pod_dir, crash_report
 from podd.registry import ChildRecord
 from podd.restart_policy import RestartTracker
 from podd.server import Connection
 from podd.spawner import Ready, SpawnError
 from podd.spec import Ancestor, PodSpec, read_info
-from podd.turns import check_agent
 from protocol import (
     Errored,
     InvalidName,
+    InvalidParams,
     PodExists,
     PodNotFound,
     ProtocolError,
@@ -62,6 +63,8 @@ class ChildrenMixin(PodCore):
         except UsageError as exc:
             raise InvalidName(str(exc)) from exc
         name = params.name
+        if params.turn_timeout <= 0:
+            raise InvalidParams("turn_timeout must be a positive number of seconds")
         self._check_name_free(name)
         try:
             if params.scope is not None:
@@ -94,10 +97,17 @@ class ChildrenMixin(PodCore):
         return LATER
 
     def _check_name_free(self, name: str) -> None:
+        """Refuse a name in use here or by a live pod anywhere under the root. A dead
+        pod's leftovers do not hold the name: the new pod clears them, as a root pod
+        does (the child process makes the final, atomic claim on the directory)."""
         if name == self.name or name in self.registry or name in self._pending_spawns:
             raise PodExists(f"a pod named {name!r} already exists")
-        if os.path.exists(os.path.join(self.spec.root, name, "sock")):
-            raise PodExists(f"a pod named {name!r} already exists under {self.spec.root}")
+        try:
+            info = read_info(os.path.join(self.spec.root, name, "pod.json"))
+        except (OSError, ValueError):
+            return
+        if is_alive(info.pid, info.start_time):
+            raise PodExists(f"a pod named {name!r} is running under {self.spec.root}")
 
     def _start_child(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
         """Reserve the name and scope, and start the child in the background."""
@@ -228,13 +238,14 @@ class ChildrenMixin(PodCore):
         self._tombstone(record)
         self.registry_changed()
         directory = os.path.join(self.spec.root, record.pod_name)
-        try:
-            info = read_info(os.path.join(directory, "pod.json"))
-            state = load_state(directory)
-            if info.pid == record.pid and state is not None:
-                write_stopped(self.spec.root, info, state)
-        except (OSError, ValueError):
-            pass
+        report = crash_report(directory)
+        if report and not clean:
+            cause = f"{cause}; it crashed: {report}"
+        elif not os.path.isdir(directory) and os.path.exists(
+            stopped_path(self.spec.root, record.pod_name)
+        ):
+            # It stopped cleanly: nothing is left of it but its stopped record.
+            clean, cause = True, "stopped"
         cleanup_pod_dir(self.spec.root, record.pod_name, record.pid)
         if clean:
             event: Any = ShutDown(record.pod_name, reason=f"pod {cause}")
@@ -292,6 +303,10 @@ class ChildrenMixin(PodCore):
         params: RestartChildParams = request.params
         if self.stopping:
             raise ShuttingDown(f"pod {self.name!r} is stopping")
+        try:
+            check_name(params.name)
+        except UsageError as exc:
+            raise InvalidName(str(exc)) from exc
         stopped = read_stopped(self.spec.root, params.name)
         if stopped is None:
             raise PodNotFound(f"no stopped or dead pod named {params.name!r} to restart")

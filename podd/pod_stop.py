@@ -86,8 +86,7 @@ class StopMixin(PodCore):
         if handle is None:
             return "clean"
         if params.drain:
-            discarded = self._wake_pending
-            self._wake_pending = False
+            discarded = await self.call("discard_queued_work", self._discard_queued_work)
             with trio.move_on_at(deadline):
                 await self._turn_over.wait()
                 return "drained_with_discards" if discarded else "clean"
@@ -99,6 +98,11 @@ class StopMixin(PodCore):
         handle.cancel("the pod is stopping")
         await self._turn_over.wait()
         return "clean"
+
+    def _discard_queued_work(self) -> bool:
+        """Drop a queued wake-on-notify turn; whether there was one."""
+        queued, self._wake_pending = self._wake_pending, False
+        return queued
 
     def _kill_subtree(self, name: str) -> None:
         """SIGKILL everything registered below ``name`` (a child that was force-killed),
@@ -129,5 +133,7 @@ class StopMixin(PodCore):
                 await conn.wait_flushed()
         with trio.move_on_after(5.0):
             await self.flush_registry()
+        self.post("end", self._end)
+
+    def _end(self) -> None:
         self._stopped = True
-        self.post("end", lambda: None)

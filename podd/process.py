@@ -128,12 +128,14 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             level=logging.INFO,
             format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         )
+        # pod.json first: from now on the directory is visibly this live process's, so
+        # no `ls` or reclaim mistakes a starting pod for a dead one.
+        pod = Pod(spec, start_time(os.getpid()), restored)
+        pod.write_info()
         try:
             listener = await bind_listener(spec.directory)
         except FileExistsError as exc:
             raise StartupError("already_exists", f"a pod named {spec.name!r} is running") from exc
-        pod = Pod(spec, start_time(os.getpid()), restored)
-        pod.write_info()
         if spec.restore:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(stopped_path(spec.root, spec.name))

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import shutil
 
+from podd.journal import load_state, write_stopped
 from podd.procfacts import is_alive, kill_group
-from podd.spec import read_info
+from podd.spec import PodInfo, read_info
 
-__all__ = ["cleanup_pod_dir", "kill_leftover_turn"]
+__all__ = ["cleanup_pod_dir", "crash_report", "kill_leftover_turn"]
 
 
 def kill_leftover_turn(directory: str) -> None:
@@ -23,21 +24,37 @@ def kill_leftover_turn(directory: str) -> None:
         kill_group(pid)
 
 
-def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
-    """Remove a dead pod's directory (socket included) and its leftover turn.
+def crash_report(directory: str) -> str | None:
+    """The last line of the ``exit_reason`` a crashed pod left, if any."""
+    try:
+        with open(os.path.join(directory, "exit_reason")) as f:
+            lines = [line.strip() for line in f if line.strip()]
+    except OSError:
+        return None
+    return lines[-1] if lines else None
 
-    Only if the directory still belongs to ``pid``: a new pod may have taken the name
-    since. Returns whether anything was removed.
+
+def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
+    """Remove a dead pod's directory (socket included) and kill its leftover turn,
+    keeping its last state in ``<root>/.stopped.<name>.json`` for ``podd restart``.
+
+    Only if the directory still belongs to ``pid`` (0: whoever it was): a new pod may
+    have taken the name since. Returns whether anything was removed.
     """
     directory = os.path.join(root, name)
+    if not os.path.isdir(directory):
+        return False
     try:
-        owner = read_info(os.path.join(directory, "pod.json")).pid
+        info: PodInfo | None = read_info(os.path.join(directory, "pod.json"))
     except FileNotFoundError:
-        owner = pid
+        info = None
     except (OSError, ValueError):
         return False
-    if owner != pid or not os.path.isdir(directory):
+    if pid and (info is None or info.pid != pid):
         return False
     kill_leftover_turn(directory)
+    state = load_state(directory)
+    if info is not None and state is not None:
+        write_stopped(root, info, state)
     shutil.rmtree(directory, ignore_errors=True)
     return True

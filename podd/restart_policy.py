@@ -37,7 +37,7 @@ class RestartTracker:
         import tenacity  # rarely needed: keep it off the pod's start-up
 
         wait = tenacity.wait_exponential_jitter(
-            initial=self.initial, max=self.cap, jitter=self.jitter
+            multiplier=self.initial, max=self.cap, jitter=self.jitter
         )
         state = tenacity.RetryCallState(retry_object=None, fn=None, args=(), kwargs={})  # type: ignore[arg-type]
         state.attempt_number = len(self.history)

@@ -12,8 +12,10 @@ children, so that the parent learns of their death at once.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
+import signal
 import socket
 import struct
 import subprocess
@@ -125,9 +127,9 @@ def stop_root_fork_server(root: str) -> None:
         time.sleep(0.002)
 
 
-def start_root_fork_server(root: str) -> None:
-    """Start the root's fork server in the background (its own session); it serves the
-    next spawns. Its start-up is not waited for."""
+def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
+    """Start the root's fork server (in a session of its own) and wait until it
+    listens; False if it did not come up in time."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         subprocess.Popen(
@@ -141,10 +143,11 @@ def start_root_fork_server(root: str) -> None:
             start_new_session=True,
         ).returncode = 0  # detached: reaped by init, like a root pod
     except OSError:
-        pass
+        os.close(read_fd)
+        return False
     finally:
         os.close(write_fd)
-        os.close(read_fd)
+    return _read_line(read_fd, timeout) == b"ready\n"
 
 
 def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
@@ -158,7 +161,13 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
     err_read, err_write = os.pipe2(os.O_CLOEXEC)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        pid = _fork_from_server(spec, write_fd, err_write) if forkserver.available() else None
+        pid = None
+        if forkserver.available():
+            # Through the root's fork server, started first if need be: then every root
+            # pod has a watcher that cleans up after it if it dies.
+            pid = _fork_from_server(spec, write_fd, err_write)
+            if pid is None and start_root_fork_server(spec.root):
+                pid = _fork_from_server(spec, write_fd, err_write)
         if pid is None:
             proc = subprocess.Popen(
                 pod_command(spec, write_fd),
@@ -170,8 +179,6 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
                 env=pod_environment(),
                 start_new_session=True,
             )
-            if forkserver.available():
-                start_root_fork_server(spec.root)
     except OSError as exc:
         os.close(read_fd)
         os.close(err_read)
@@ -187,8 +194,14 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
             # process. Marking the Popen done keeps it from warning that it still runs.
             proc.returncode = 0
         return parse_ready(line, "", "")
-    if not line and proc is not None and proc.poll() is None:
-        proc.kill()
+    if not line:
+        # Timed out, or died without a word: make sure it is gone before reading what
+        # it wrote (its stderr closes with it).
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+        elif pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     with os.fdopen(err_read, "rb") as err:
         tail = err.read()[-STDERR_TAIL:].decode(errors="replace")
     hint = f"exited with status {proc.wait()}" if proc is not None else "exited"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shlex
-import shutil
 import signal
 import subprocess
 from collections.abc import Callable, Mapping
@@ -21,43 +19,10 @@ import trio
 
 from podd.procfacts import kill_group, signal_name
 
-__all__ = ["SHELL_BUILTINS", "OutputLog", "TurnHandle", "TurnOutcome", "check_agent", "run_turn"]
-
-# fmt: off
-SHELL_BUILTINS = frozenset([
-    ":", ".", "[", "alias", "bg", "break", "cd", "command", "continue", "echo", "eval",
-    "exec", "exit", "export", "false", "fc", "fg", "getopts", "hash", "jobs", "kill",
-    "printf", "pwd", "read", "readonly", "return", "set", "shift", "test", "times", "trap",
-    "true", "type", "ulimit", "umask", "unalias", "unset", "wait",
-])
-# fmt: on
+__all__ = ["OutputLog", "TurnHandle", "TurnOutcome", "run_turn"]
 
 OUTPUT_CAP = 8 * 1024 * 1024
 """An output file past this many bytes is rotated to ``output.log.1`` (one old file kept)."""
-
-
-def check_agent(command: str, cwd: str) -> str | None:
-    """Why ``command`` cannot run, or None: its first word must be a shell builtin, or an
-    executable on ``PATH`` or at the given path (relative to ``cwd``)."""
-    try:
-        lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
-        lexer.whitespace_split = True
-        words = [w for w in lexer if "=" not in w or w.startswith(("/", "."))]
-    except ValueError as exc:
-        return f"the agent command cannot be parsed: {exc}"
-    if not words:
-        return "the agent command is empty"
-    first = words[0]
-    if first in SHELL_BUILTINS or first[0] in ";&|<>()":
-        return None
-    if "/" in first:
-        path = first if os.path.isabs(first) else os.path.join(cwd, first)
-        if os.path.isfile(path) and os.access(path, os.X_OK):
-            return None
-        return f"agent command {first!r} is not an executable file"
-    if shutil.which(first) is None:
-        return f"agent command {first!r} was not found on PATH"
-    return None
 
 
 class OutputLog:
@@ -165,8 +130,8 @@ async def run_turn(
         return TurnOutcome(
             handle.turn,
             False,
-            f"turn {handle.turn} timed out after {timeout:g} s",
-            code,
+            f"turn {handle.turn} timed out after {timeout:g} s (its process group was killed)",
+            None,
             "SIGKILL",
             duration,
         )
