@@ -104,8 +104,9 @@ def cmd_spawn(ctx: Context) -> int:
 
     args = ctx.args
     name = check_name(args.name)
-    parent = args.parent or os.environ.get("POD_NAME") or None
-    if parent:
+    # An explicit --parent, even an empty one, is checked; $POD_NAME is the default.
+    parent = args.parent if args.parent is not None else os.environ.get("POD_NAME") or None
+    if parent is not None:
         check_name(parent)
     cwd = os.path.abspath(args.cwd) if args.cwd else os.getcwd()
     if not os.path.isdir(cwd):
@@ -232,8 +233,8 @@ def cmd_output(ctx: Context) -> int:
 def cmd_notifications(ctx: Context) -> int:
     from protocol import NotificationsParams
 
-    name = ctx.args.name or os.environ.get("POD_NAME")
-    if not name:
+    name = ctx.args.name if ctx.args.name is not None else os.environ.get("POD_NAME")
+    if name is None:
         raise Exit(EXIT_USAGE, "name a pod (or run inside a pod's turn, where $POD_NAME is set)")
     check_name(name)
     result = ctx.call(name, "notifications", NotificationsParams(peek=ctx.args.peek))
@@ -276,7 +277,7 @@ def cmd_reclaim(ctx: Context) -> int:
     from podd import inventory
     from protocol import ReclaimStaleParams
 
-    if ctx.args.name:
+    if ctx.args.name is not None:
         name = check_name(ctx.args.name)
         reclaimed = ctx.call(name, "reclaim_stale", ReclaimStaleParams(), timeout=10.0)["reclaimed"]
     else:

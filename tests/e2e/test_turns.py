@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shlex
 import sys
-import time
 from typing import Any
 
 import psutil
@@ -71,17 +70,19 @@ def in_group(pgid: int) -> list[int]:
     return found
 
 
-def sleepers(since: float) -> list[int]:
-    """Pids of ``sleep 60`` processes started after ``since`` (seconds since the epoch)."""
+def sleepers(root: str) -> list[int]:
+    """Pids of live ``sleep 60`` processes started by a turn of a pod under ``root``."""
     found = []
-    for proc in psutil.process_iter(["cmdline", "create_time", "status"]):
-        info = proc.info
-        if (
-            info["cmdline"] == ["sleep", "60"]
-            and (info["create_time"] or 0) >= since - 1
-            and info["status"] != psutil.STATUS_ZOMBIE
-        ):
-            found.append(proc.pid)
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            if (
+                proc.info["cmdline"] == ["sleep", "60"]
+                and proc.info["status"] != psutil.STATUS_ZOMBIE
+                and proc.environ().get("PODD_ROOT") == root
+            ):
+                found.append(proc.pid)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
     return found
 
 
@@ -113,7 +114,6 @@ class TestSend:
             assert 0 == (await podd("stop", "e")).code
 
     async def test_turn_timeout_kills_the_whole_group(self, podd: Podd, root: str) -> None:
-        began = time.time()
         with trio.fail_after(30):
             await spawn(podd, "s", "--agent", "sleep 60 & sleep 60", "--turn-timeout", "1")
             results = []
@@ -134,7 +134,7 @@ class TestSend:
                     except (OSError, ValueError, IndexError):
                         return []
                     members = in_group(pgid)
-                    return [pgid, *members] if len(members) >= 3 else []
+                    return [pgid, *members] if len(sleepers(root)) == 2 else []
 
                 pgid, *members = await wait_for(group)
             sent, elapsed = results
@@ -145,7 +145,7 @@ class TestSend:
             assert ([], [], []) == (
                 [p for p in members if alive(p)],
                 in_group(pgid),
-                sleepers(began),
+                sleepers(root),
             )
             assert 0 == (await podd("stop", "s")).code
 

@@ -72,7 +72,6 @@ BAD_PARAMS = [
     ("pod_event", {"kind": "errored", "pod_name": "c"}),
     ("pod_event", {"kind": "shut_down", "pod_name": ["c"]}),
     ("pod_event", {"kind": "scope_sub_delegated", "parent_pod": "c", "sub_pod": "d"}),
-    ("pod_event", {"kind": "adopted", "pod_name": "c", "previous_parent": "p"}),
 ]
 """Params of the wrong shape or type, for every method."""
 

@@ -134,6 +134,17 @@ class TestAuthorize:
         with pytest.raises(Forbidden):
             authorize(registry, sub_delegated("b", "h"), 400)
 
+    def test_a_sub_delegation_outside_the_senders_scope_is_forbidden(self) -> None:
+        registry = registry_of(child("b", 200))
+        event = attrs.evolve(sub_delegated("b", "g"), scope=[ScopeRule("/work/c", "read")])
+        with pytest.raises(Forbidden, match="outside the scope"):
+            authorize(registry, event, 200)
+
+    @pytest.mark.parametrize("name", ["..", "", "G", "a/b", "a" * 64])
+    def test_a_sub_delegation_to_an_invalid_name_is_forbidden(self, name: str) -> None:
+        with pytest.raises(Forbidden, match="invalid pod name"):
+            authorize(registry_of(child("b", 200)), sub_delegated("b", name), 200)
+
     def test_an_unknown_kind_speaks_for_its_pod_name(self) -> None:
         b = child("b", 200)
         registry = registry_of(b)
