@@ -39,6 +39,7 @@ __all__ = [
     "PodState",
     "load_state",
     "read_stopped",
+    "stopped_how",
     "stopped_path",
     "write_stopped",
 ]
@@ -173,10 +174,20 @@ def stopped_path(root: str, name: str) -> str:
     return os.path.join(root, f".stopped.{name}.json")
 
 
-def write_stopped(root: str, info: PodInfo, state: PodState) -> None:
-    """Keep a stopped or dead pod's last state for ``podd restart``."""
-    document = {"info": converter.unstructure(info), "state": state.to_dict()}
+def write_stopped(root: str, info: PodInfo, state: PodState, how: str = "stopped") -> None:
+    """Keep a stopped or dead pod's last state for ``podd restart``; ``how`` it ended:
+    ``stopped`` (it shut down cleanly) or ``died`` (it was reclaimed)."""
+    document = {"info": converter.unstructure(info), "state": state.to_dict(), "how": how}
     write_atomic(stopped_path(root, info.spec.name), orjson.dumps(document))
+
+
+def stopped_how(root: str, name: str) -> str | None:
+    """How the pod of a stopped record ended (``stopped`` or ``died``); None if none."""
+    try:
+        with open(stopped_path(root, name), "rb") as f:
+            return str(orjson.loads(f.read()).get("how", "stopped"))
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def read_stopped(root: str, name: str) -> tuple[PodInfo, PodState] | None:

@@ -14,7 +14,7 @@ from podd import scope
 from podd.agent_command import check_agent
 from podd.children import ChildProcess, spawn_child
 from podd.errors import UsageError
-from podd.journal import read_stopped, stopped_path
+from podd.journal import read_stopped, stopped_how
 from podd.notifications import Notification
 from podd.paths import check_name
 from podd.pod_core import LATER, PodCore, Tombstone
@@ -241,8 +241,9 @@ class ChildrenMixin(PodCore):
         report = crash_report(directory)
         if report and not clean:
             cause = f"{cause}; it crashed: {report}"
-        elif not os.path.isdir(directory) and os.path.exists(
-            stopped_path(self.spec.root, record.pod_name)
+        elif (
+            not os.path.isdir(directory)
+            and stopped_how(self.spec.root, record.pod_name) == "stopped"
         ):
             # It stopped cleanly: nothing is left of it but its stopped record.
             clean, cause = True, "stopped"

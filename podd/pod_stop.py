@@ -82,22 +82,43 @@ class StopMixin(PodCore):
         self.post("stopped", lambda: self._finish_stop(outcome))
 
     async def _stop_turn(self, params: ShutdownParams, deadline: float) -> str:
+        """Let the in-flight turn finish (drain) or cancel it: SIGTERM, and what is still
+        there at the deadline gets SIGKILL (``force_killed``) or, without ``kill``, is
+        left running (``timeout``)."""
+        discarded = False
+        if params.drain:
+            # Queued work (a wake-on-notify turn) is dropped, whenever it was queued.
+            discarded = await self.call("discard_queued_work", self._discard_queued_work)
         handle = self._turn
         if handle is None:
-            return "clean"
+            return "drained_with_discards" if discarded else "clean"
         if params.drain:
-            discarded = await self.call("discard_queued_work", self._discard_queued_work)
             with trio.move_on_at(deadline):
                 await self._turn_over.wait()
                 return "drained_with_discards" if discarded else "clean"
             if not params.kill:
                 return "timeout"
-            handle.cancel("stop timed out")
+            # It outlived the timeout: it is killed, whatever it does with SIGTERM.
+            handle.cancel("the stop timed out while draining", grace=0.0)
             await self._turn_over.wait()
             return "force_killed"
-        handle.cancel("the pod is stopping")
-        await self._turn_over.wait()
-        return "clean"
+        else:
+            grace = max(0.0, deadline - trio.current_time())
+            handle.cancel("the pod is stopping", grace=grace, kill=params.kill)
+        if params.kill:
+            await self._turn_over.wait()
+        else:
+            async with trio.open_nursery() as nursery:
+
+                async def until(event: trio.Event) -> None:
+                    await event.wait()
+                    nursery.cancel_scope.cancel()
+
+                nursery.start_soon(until, self._turn_over)
+                nursery.start_soon(until, handle.left_running)
+            if not self._turn_over.is_set():
+                return "timeout"  # it outlived the deadline and was left running
+        return "force_killed" if handle.force_killed else "clean"
 
     def _discard_queued_work(self) -> bool:
         """Drop a queued wake-on-notify turn; whether there was one."""

@@ -55,6 +55,6 @@ def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
     kill_leftover_turn(directory)
     state = load_state(directory)
     if info is not None and state is not None:
-        write_stopped(root, info, state)
+        write_stopped(root, info, state, how="died")
     shutil.rmtree(directory, ignore_errors=True)
     return True

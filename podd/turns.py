@@ -61,17 +61,27 @@ class TurnOutcome:
 
 
 class TurnHandle:
-    """Lets the pod stop a turn in flight: SIGTERM to its group, SIGKILL after ``grace``."""
+    """Lets the pod stop a turn in flight: SIGTERM to its process group, then, if it is
+    still there after ``grace`` seconds, SIGKILL (``kill``) or leave it running."""
 
     def __init__(self, turn: int) -> None:
         self.turn = turn
         self.pgid = 0
         self.cancel_reason: str | None = None
+        self.grace = 2.0
+        self.kill = True
+        self.force_killed = False
+        self.left_running = trio.Event()
+        """Set when a cancelled turn outlived its grace and ``kill`` was false."""
         self._scope = trio.CancelScope()
 
-    def cancel(self, reason: str) -> None:
+    def cancel(self, reason: str, *, grace: float = 2.0, kill: bool = True) -> None:
         if self.cancel_reason is None:
-            self.cancel_reason = reason
+            self.cancel_reason, self.grace, self.kill = reason, grace, kill
+        elif self.left_running.is_set() and kill:
+            # An earlier stop (--no-kill) left it running; this one may kill.
+            self.force_killed = True
+            kill_group(self.pgid, signal.SIGKILL)
         self._scope.cancel()
 
 
@@ -85,7 +95,6 @@ async def run_turn(
     timeout: float,
     output: OutputLog,
     preexec: Callable[[], None],
-    grace: float = 2.0,
     on_start: Callable[[int], None] = lambda pid: None,
 ) -> TurnOutcome:
     """Run one turn to its end and say how it ended. Never raises for the agent's sake."""
@@ -114,8 +123,14 @@ async def run_turn(
             timed_out = timeout_scope.cancelled_caught
             if proc.returncode is None and handle.cancel_reason is not None and not timed_out:
                 kill_group(proc.pid, signal.SIGTERM)
-                with trio.move_on_after(grace):
+                with trio.move_on_after(handle.grace):
                     await proc.wait()
+                if proc.returncode is None:
+                    if handle.kill:
+                        handle.force_killed = True
+                    else:
+                        handle.left_running.set()
+                        await proc.wait()
             # The turn is over: nothing of its process group may outlive it.
             kill_group(proc.pid, signal.SIGKILL)
             await proc.wait()

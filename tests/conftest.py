@@ -66,11 +66,17 @@ class Podd:
     def argv(self, *args: str) -> list[str]:
         return [sys.executable, "-m", "podd", *args]
 
-    async def __call__(self, *args: str, timeout: float = CLI_TIMEOUT, cwd: str | None = None) -> CliResult:
+    async def __call__(
+        self, *args: str, timeout: float = CLI_TIMEOUT, cwd: str | None = None
+    ) -> CliResult:
         with trio.fail_after(timeout):
             proc = await trio.run_process(
-                self.argv(*args), capture_stdout=True, capture_stderr=True, check=False,
-                env=self.env, cwd=cwd or self.root,
+                self.argv(*args),
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+                env=self.env,
+                cwd=cwd or self.root,
             )
         return CliResult(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
 

@@ -10,8 +10,11 @@ fixture's directories are short enough for ``sun_path``.
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import resource
+import shutil
+import tempfile
 import types
 import typing
 from collections.abc import AsyncIterator, Iterator
@@ -23,6 +26,7 @@ import psutil
 import pytest
 import trio
 
+from podd.client import call
 from protocol import EVENT_KINDS
 from protocol.codec import METHODS
 from tests.conftest import Podd, kill_everything
@@ -39,7 +43,7 @@ BAD_INPUT_CODES = {"invalid_json", "invalid_params", "unknown_method", "frame_to
 
 @attrs.frozen
 class Pod:
-    """A running root pod (agent ``true``) and what it looked like at the start."""
+    """A running root pod (agent ``true``, one child) and its memory at the start."""
 
     sock: str
     pid: int
@@ -82,21 +86,30 @@ async def assert_healthy(pod: Pod) -> None:
     assert (True, True) == (latency < PING_DEADLINE, growth < MEMORY_BUDGET), (latency, growth)
 
 
-@pytest.fixture
-async def pod(podd: Podd) -> AsyncIterator[Pod]:
-    """A root pod with agent ``true``; stopped (cleanly) afterwards."""
-    with trio.fail_after(30):
-        spawned = await podd("spawn", "p", "--agent", "true", "--json")
+@pytest.fixture(scope="module")
+def pod() -> Iterator[Pod]:
+    """One pod that takes every case of this module in turn (each case checks it is
+    still healthy), under a root of its own; stopped cleanly at the end, and nothing
+    of it may be left."""
+    root = tempfile.mkdtemp(prefix="podd-a", dir="/tmp")
+    os.chmod(root, 0o700)
+    podd = Podd(root)
+    try:
+        spawned = podd.run_sync("spawn", "p", "--agent", "true", "--json")
         assert 0 == spawned.code, spawned
+        assert 0 == podd.run_sync("spawn", "c", "--parent", "p").code
         sock = podd.sock("p")
-        for _ in range(20):  # warm up the code paths before the baseline
-            await raw_call(sock, "ping")
-            await raw_call(sock, "status")
-    pid = spawned.json()["pid"]
-    yield Pod(sock, pid, uss(pid))
-    with trio.fail_after(30):
-        stopped = await podd("stop", "p")
-    assert (0, "clean\n") == (stopped.code, stopped.stdout), stopped
+        for _ in range(20):  # the code paths are warm before the baseline is taken
+            call(sock, "status")
+            call(sock, "list_pods")
+        pid = spawned.json()["pid"]
+        yield Pod(sock, pid, uss(pid))
+        stopped = podd.run_sync("stop", "p")
+        assert (0, "clean\n") == (stopped.code, stopped.stdout), stopped
+    finally:
+        leftovers = kill_everything(root)
+        shutil.rmtree(root, ignore_errors=True)
+    assert [] == leftovers
 
 
 class LineStream:
@@ -371,7 +384,7 @@ class TestNonReadingClients:
                     nursery.start_soon(send_ignoring_close, stream, flood)
                 # Others are served meanwhile (how fast is a figure; after the flood,
                 # the usual 100 ms bound applies).
-                end = trio.current_time() + 3
+                end = trio.current_time() + 1.5
                 while trio.current_time() < end:
                     with trio.fail_after(2):
                         latencies.append(await ping_latency(pod.sock))
@@ -386,7 +399,7 @@ class TestNonReadingClients:
                 assert {(1, True)} >= {(r["id"], "result" in r) for r in replies}
                 counts.append(len(replies))
                 await stream.aclose()
-        assert 40 <= len(latencies), latencies
+        assert 5 <= len(latencies), latencies
         await assert_healthy(pod)
 
 
@@ -481,9 +494,11 @@ class TestDeepNesting:
             await stream.send(b'{"method": "spawn", "id": 3, "params": {"name": ' + deep + b"}}\n")
             replies = [await stream.receive() for _ in range(3)]
             await stream.aclose()
-        assert [(1, None), (2, "invalid_params"), (3, "invalid_params")] == [
+        # Replies carry the id they answer; an error found while decoding may overtake
+        # an earlier request still in the pod's queue.
+        assert [(1, None), (2, "invalid_params"), (3, "invalid_params")] == sorted(
             (r["id"], error_code(r)) for r in replies
-        ]
+        )
         await assert_healthy(pod)
 
 
@@ -613,66 +628,79 @@ class TestWrongParamTypes:
         await assert_healthy(pod)
 
 
-BAD_VALUES = [
-    pytest.param(
-        "list_pods",
-        {"probe_timeout": -1},
-        marks=pytest.mark.xfail(
-            reason="BUG: a negative probe_timeout makes trio.move_on_after raise in the "
-            "probe task, which takes the whole pod down",
-            strict=True,
-        ),
-        id="list_pods-negative-probe",
-    ),
-    pytest.param(
-        "reclaim_stale",
-        {"probe_timeout": -1},
-        marks=pytest.mark.xfail(
-            reason="BUG: a negative probe_timeout makes trio.move_on_after raise in the "
-            "probe task, which takes the whole pod down",
-            strict=True,
-        ),
-        id="reclaim_stale-negative-probe",
-    ),
-    pytest.param("list_pods", {"probe_timeout": 1e308}, id="list_pods-huge-probe"),
-    pytest.param("reclaim_stale", {"probe_timeout": 0}, id="reclaim_stale-zero-probe"),
-    pytest.param("spawn", {"name": "n", "turn_timeout": -1}, id="spawn-negative-turn-timeout"),
-    pytest.param("spawn", {"name": "n", "turn_timeout": 1e308}, id="spawn-huge-turn-timeout"),
-    pytest.param("spawn", {"name": "n", "cwd": "/\u0000"}, id="spawn-nul-cwd"),
-    pytest.param("spawn", {"name": "n", "scope": [{"target": "rel"}]}, id="spawn-relative-scope"),
-    pytest.param("send", {"text": "\u0000" * 1000, "wait": True}, id="send-nul-text"),
-    pytest.param("ping", {}, id="ping-largest-id"),
+OUT_OF_RANGE = [
+    ("list_pods", {"probe_timeout": 1e308}),
+    ("list_pods", {"probe_timeout": 0}),
+    ("reclaim_stale", {"probe_timeout": 0}),
+    ("spawn", {"name": "n1", "turn_timeout": -1}),
+    ("spawn", {"name": "n2", "turn_timeout": 1e308}),
+    ("spawn", {"name": "n3", "cwd": "/\u0000"}),
+    ("spawn", {"name": "n4", "cwd": "relative"}),
+    ("spawn", {"name": "n5", "scope": [{"target": "relative"}]}),
+    ("spawn", {"name": "n6", "scope": [{"target": "/\u0000"}]}),
+    ("spawn", {"name": "n7", "agent": "\u0000"}),
+    ("send", {"text": "\u0000" * 1000, "wait": True}),
+    ("notifications", {"peek": False}),
+    ("ping", {}),
 ]
+"""Right types, values out of any sensible range (the id is the largest an unsigned
+64-bit integer holds)."""
+
+NEGATIVE_PROBE_BUG = (
+    "BUG: a negative probe_timeout is never answered: trio.move_on_after raises "
+    "ValueError in the probe task, which is logged and the request forgotten (before "
+    "the background tasks were contained, it took the whole pod down)"
+)
+
+
+@pytest.fixture
+async def parent(podd: Podd, root: str) -> AsyncIterator[str]:
+    """A root pod (agent ``true``) with a child ``c`` to probe; its socket."""
+    try:
+        with trio.fail_after(30):
+            assert 0 == (await podd("spawn", "p", "--agent", "true")).code
+            assert 0 == (await podd("spawn", "c", "--parent", "p")).code
+        yield podd.sock("p")
+        with trio.fail_after(30):
+            stopped = await podd("stop", "p")
+        assert 0 == stopped.code, stopped
+    finally:
+        kill_everything(root)
+
+
+async def ask(sock: str, method: str, params: Any, request_id: Any) -> Any:
+    stream = await LineStream.open(sock)
+    try:
+        await stream.send(orjson.dumps({"method": method, "params": params, "id": request_id}))
+        await stream.send(b"\n")
+        return await stream.receive()
+    finally:
+        await stream.aclose()
 
 
 class TestOutOfRangeValues:
-    """Values of the right type but out of any sensible range get a reply (a result or
-    an error) and leave the pod, which has a child to probe, serving."""
+    """Values of the right type but out of any sensible range each get a reply (a
+    result or an error other than ``internal``) and leave the pod and its registry
+    intact."""
 
-    @pytest.mark.parametrize(("method", "params"), BAD_VALUES)
-    async def test_the_pod_survives(
-        self, podd: Podd, root: str, method: str, params: dict[str, Any]
-    ) -> None:
-        try:
-            with trio.fail_after(30):
-                assert 0 == (await podd("spawn", "p", "--agent", "true")).code
-                assert 0 == (await podd("spawn", "c", "--parent", "p")).code
-                stream = await LineStream.open(podd.sock("p"))
-                request_id = 2**64 - 1
-                await stream.send(
-                    orjson.dumps({"method": method, "params": params, "id": request_id}) + b"\n"
-                )
-                reply = await stream.receive()
-                await stream.aclose()
-                assert request_id == reply["id"]
-                assert "internal" != error_code(reply), reply
-                latency = await prompt_ping(podd.sock("p"))
-                children = (await raw_call(podd.sock("p"), "status"))["result"]["children"]
-                assert "c" in [r["pod_name"] for r in children]
-                assert latency < PING_DEADLINE
-                stopped = await podd("stop", "p")
-                assert 0 == stopped.code, stopped
-        finally:
-            # A pod that died leaves its child to stop on its own; do not wait for it.
-            kill_everything(root)
+    async def test_the_pod_answers_and_survives(self, pod: Pod) -> None:
+        replies = []
+        with trio.fail_after(30):
+            for method, params in OUT_OF_RANGE:
+                reply = await ask(pod.sock, method, params, 2**64 - 1)
+                replies.append((method, params, reply["id"], error_code(reply)))
+            children = (await raw_call(pod.sock, "status"))["result"]["children"]
+        wrong = [r for r in replies if r[2] != 2**64 - 1 or r[3] == "internal"]
+        assert ([], True) == (wrong, "c" in [r["pod_name"] for r in children])
+        await assert_healthy(pod)
 
+    @pytest.mark.xfail(reason=NEGATIVE_PROBE_BUG, strict=True)
+    async def test_a_negative_probe_timeout(self, parent: str) -> None:
+        replies = []
+        for method in ["list_pods", "reclaim_stale"]:
+            with trio.move_on_after(1):  # probing one live child takes milliseconds
+                reply = await ask(parent, method, {"probe_timeout": -1}, 1)
+                replies.append((method, reply["id"], error_code(reply)))
+        assert [("list_pods", 1, "invalid_params"), ("reclaim_stale", 1, "invalid_params")] == (
+            replies
+        )

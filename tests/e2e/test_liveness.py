@@ -35,9 +35,6 @@ TREE_KILL_BOUND = 2.0
 
 TIGHT_POLL = 0.002
 
-MEASURED: dict[str, list[float]] = {}
-"""Figures measured by these tests, printed with ``pytest -s`` (see the final report)."""
-
 
 def registry(root: str, name: str) -> dict[str, dict[str, Any]]:
     """The records of ``<root>/<name>/spawned_pods.json`` by pod name."""
@@ -79,7 +76,7 @@ def continued_at_exit(pid: int) -> Iterator[None]:
 
 
 def report(figure: str, values: list[float]) -> None:
-    MEASURED.setdefault(figure, []).extend(values)
+    """Print a measured figure (shown with ``pytest -s``)."""
     print(f"{figure}: {', '.join(f'{v * 1000:.1f} ms' for v in values)}")
 
 
@@ -101,6 +98,12 @@ class TestChildDeath:
                 # holder's scope was returned.
                 child = await spawn(podd, name, "--parent", "top", "--scope", f"{shared}:write")
                 assert name in registry(root, "top")
+                if index == 0:
+                    # While it lives, the write scope is taken.
+                    rival = await podd(
+                        "spawn", "rival", "--parent", "top", "--scope", f"{shared}:write"
+                    )
+                    assert (1, True) == (rival.code, "write_conflict" in rival.stderr), rival
                 killed_at = trio.current_time()
                 os.kill(child["pid"], signal.SIGKILL)
                 await wait_for(partial(_reclaimed, root, "top", name), interval=TIGHT_POLL)
@@ -216,6 +219,12 @@ class TestTreeKill:
             report("tree kill: all 13 processes gone", [elapsed])
             assert [] == [name for name, p in members.items() if _running(p)]
             assert elapsed <= TREE_KILL_BOUND
+            # The orphans stopped cleanly, removing their directories; only the root's
+            # is left, stale, until a reclaim.
+            listing = (await podd("ls", "--json")).json()["pods"]
+            assert [("t", "stale")] == [(p["name"], p["state"]) for p in listing]
+            reclaim = await podd("reclaim", "--json")
+            assert ["t"] == [r["pod"] for r in reclaim.json()["reclaimed"]]
 
 
 async def _all_exited(pidfds: list[int]) -> None:
@@ -326,7 +335,8 @@ class TestStaleAndReclaim:
             assert (0, expected) == (first.code, first.json())
             second = await podd("reclaim", "--json")
             assert (0, {"reclaimed": []}) == (second.code, second.json())
-            assert [] == os.listdir(root)
+            # What ``podd restart`` reads is kept; no directory, no socket.
+            assert [".stopped.gone.json"] == os.listdir(root)
 
     async def test_dead_grandchild_is_reclaimed_from_the_root_registry(
         self, podd: Podd, root: str
@@ -335,25 +345,41 @@ class TestStaleAndReclaim:
         grandchild dies, ``list_pods`` on the root says ``dead`` and ``podd reclaim
         root`` removes it, once."""
         with trio.fail_after(30):
-            await spawn(podd, "root", "--reclaim-interval", "60")
-            await spawn(podd, "a", "--parent", "root")
-            b = await spawn(podd, "b", "--parent", "a")
-            await wait_for(lambda: _knows(podd, "root", "b"))
-            os.kill(b["pid"], signal.SIGKILL)
-            await wait_for(lambda: _process_gone(b["pid"]))
-
+            await kill_grandchild(podd)
             listed = await result_of(podd.sock("root"), "list_pods")
             liveness = {p["pod_name"]: p["liveness"] for p in listed["pods"]}
             assert {"a": "alive", "b": "dead"} == liveness
             first = await podd("reclaim", "root", "--json")
-            expected = [{"pod": "b", "by": "root", "reason": "process gone (reclaim_stale)"}]
-            assert (0, expected) == (first.code, first.json()["reclaimed"])
-            texts = [n["text"] for n in await notifications(podd, "root")]
-            assert any("'b'" in t and "reclaim_stale" in t for t in texts), texts
+            assert 0 == first.code, first
+            assert [("b", "root")] == [(r["pod"], r["by"]) for r in first.json()["reclaimed"]]
             second = await podd("reclaim", "root", "--json")
             assert (0, {"reclaimed": []}) == (second.code, second.json())
             assert ["a"] == list(registry(root, "root"))
             await stop(podd, "root")
+
+    async def test_root_reports_a_killed_grandchild_as_a_crash(self, podd: Podd) -> None:
+        with trio.fail_after(30):
+            await kill_grandchild(podd)
+            first = await podd("reclaim", "root", "--json")
+            reasons = [r["reason"] for r in first.json()["reclaimed"]]
+            kinds = [
+                n["event"]["kind"]
+                for n in await notifications(podd, "root")
+                if n["event"].get("pod_name") == "b"
+            ]
+            await stop(podd, "root")
+            assert (["errored"], False) == (kinds, "stopped" in reasons)
+
+
+async def kill_grandchild(podd: Podd) -> None:
+    """root → a → b with b SIGKILLed: a has reclaimed it, root still lists it."""
+    await spawn(podd, "root", "--reclaim-interval", "60")
+    await spawn(podd, "a", "--parent", "root")
+    b = await spawn(podd, "b", "--parent", "a")
+    await wait_for(lambda: _knows(podd, "root", "b"))
+    os.kill(b["pid"], signal.SIGKILL)
+    await wait_for(lambda: _process_gone(b["pid"]))
+    await wait_for(partial(_reclaimed, podd.root, "a", "b"))
 
 
 async def _process_gone(pid: int) -> bool:

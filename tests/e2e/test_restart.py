@@ -179,6 +179,8 @@ class TestRestartAfterKill:
             assert (2, again["pid"]) == (after["incarnation"], after["pid"])
             assert remembered(before) == remembered(after)
             assert before["last_turn"] == after["last_turn"]
+            running = await podd("restart", "x")
+            assert 1 == running.code and "is running" in running.stderr, running
             await stop(podd, "x")
             missing = await podd("restart", "nobody")
             assert 3 == missing.code

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-import pytest
 import trio
 
 from podd.procfacts import is_alive
@@ -176,12 +175,6 @@ class TestDrain:
             assert (1, True) == (after["turns"], after["last_turn"]["finished"])
             assert (0, "clean") == outcome(await podd("stop", "p"))
 
-    @pytest.mark.xfail(
-        reason="BUG: when the drained turn ends while the children are still stopping, "
-        "the queued wake-up is dropped all the same but the outcome is 'clean' "
-        "(pod_stop._stop_turn only counts a wake-up pending when it is reached)",
-        strict=True,
-    )
     async def test_discards_counted_when_the_turn_ends_before_the_children(
         self, podd: Podd, root: str, workdir: str
     ) -> None:
@@ -252,12 +245,6 @@ class TestForceKilled:
             assert (True, True) == (await gone(parent["pid"]), await gone(child["pid"]))
             assert [] == leftovers(root)
 
-    @pytest.mark.xfail(
-        reason="BUG: a turn that ignores SIGTERM is SIGKILLed after the 2 s grace but the "
-        "stop is reported 'clean', though it outlived --timeout 1 (pod_stop._stop_turn "
-        "returns 'clean' for every non-drain stop)",
-        strict=True,
-    )
     async def test_turn_ignoring_sigterm_past_the_timeout(self, podd: Podd, root: str) -> None:
         with trio.fail_after(30):
             pod = await spawn(podd, "p", "--agent", "trap '' TERM; sleep 30")
@@ -298,11 +285,6 @@ class TestTimeout:
             assert [] == pod_processes(root)
             assert [] == leftovers(root)
 
-    @pytest.mark.xfail(
-        reason="BUG: with --no-kill, a turn that ignores SIGTERM is still SIGKILLed (after "
-        "the 2 s grace of TurnHandle) and the stop reported 'clean' instead of 'timeout'",
-        strict=True,
-    )
     async def test_no_kill_leaves_a_turn_ignoring_sigterm_running(
         self, podd: Podd, root: str
     ) -> None:

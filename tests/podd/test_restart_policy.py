@@ -15,12 +15,6 @@ import trio.testing
 
 from podd.restart_policy import RestartTracker
 
-TENACITY_DEPRECATION = "The 'initial' parameter is deprecated"
-
-# The behaviour is tested despite the deprecated tenacity argument the tracker passes;
-# TestTenacityApi below fails on it (strict xfail) until it is fixed.
-pytestmark = pytest.mark.filterwarnings(f"ignore:{TENACITY_DEPRECATION}:DeprecationWarning")
-
 BASE_DELAYS = [0.1, 0.2, 0.4, 0.8, 1.6]
 """The delays before the 1st..5th restart in a window, jitter aside."""
 
@@ -107,13 +101,8 @@ class TestIntensityLimit:
 class TestTenacityApi:
     """The tracker computes its delays without deprecated tenacity arguments."""
 
-    @pytest.mark.xfail(
-        reason="BUG: RestartTracker.next_delay (and Outbox._connect) pass "
-        "wait_exponential_jitter(initial=...), deprecated in tenacity 9.2 (use "
-        "multiplier=): a DeprecationWarning per call, an error under filterwarnings=error",
-        strict=True,
-    )
     def test_no_deprecation_warning(self) -> None:
+        """tenacity 9.2 deprecates ``wait_exponential_jitter(initial=...)``."""
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             assert RestartTracker().next_delay(0.0) is not None

@@ -1,7 +1,6 @@
 """Tests for ``protocol.errors``: one class per wire code, and back."""
 
 # House style writes asserts as `expected == actual`.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 

@@ -1,7 +1,6 @@
 """Tests for ``protocol.framing``: bytes in, whole lines out, at most 1 MiB each."""
 
 # House style writes asserts as `expected == actual`.
-# ruff: noqa: SIM300
 
 from __future__ import annotations
 
