@@ -32,8 +32,14 @@ __all__ = ["Connection", "bind_listener", "serve"]
 
 log = logging.getLogger(__name__)
 
-REPLY_QUEUE = 1024
-"""Replies a connection may have waiting before it is closed as not reading."""
+BACKLOG = 1024
+"""Replies due on a connection past which it is not read any further (backpressure):
+a client that does not read its replies stalls itself, not the pod."""
+
+REPLY_QUEUE = 65536
+"""Replies a connection may have queued at all. One read (64 KiB) holds at most 32,768
+frames, so past BACKLOG a client can add at most that many; beyond this bound (which a
+well-behaved client cannot reach) the connection is closed."""
 
 READ_SIZE = 65536
 
@@ -88,6 +94,12 @@ class Connection:
     def close(self) -> None:
         self.closed = True
         self._send.close()
+
+    async def wait_backlog_below(self, limit: int) -> None:
+        """Wait until fewer than ``limit`` queued replies are unwritten."""
+        while self._queued - self._written >= limit and not self._broken and not self.closed:
+            self._flushed = trio.Event()
+            await self._flushed.wait()
 
     async def wait_flushed(self) -> None:
         """Wait until every queued reply has been written (or the connection broke)."""
@@ -190,6 +202,7 @@ async def _serve_connection(conn: Connection, dispatch: Dispatch) -> None:
         nursery.start_soon(_write_then_cancel, conn, nursery.cancel_scope)
         try:
             while not conn.closed:
+                await conn.wait_backlog_below(BACKLOG)
                 data = await conn.stream.receive_some(READ_SIZE)
                 if not data:
                     break

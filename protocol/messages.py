@@ -157,6 +157,9 @@ LOCAL_EVENT_KINDS: dict[str, type[Any]] = {
 
 # --- Method params ----------------------------------------------------------------
 
+_positive = attrs.validators.gt(0.0)
+"""Durations on the wire must be positive (and finite: JSON has no infinity)."""
+
 
 @attrs.frozen
 class NoParams:
@@ -170,7 +173,7 @@ class SpawnParams:
     agent: str | None = None
     cwd: str | None = None
     task: str | None = None
-    turn_timeout: float = 1800.0
+    turn_timeout: float = attrs.field(default=1800.0, validator=_positive)
     wake_on_notify: bool = False
     restart: RestartPolicy = "never"
 
@@ -188,19 +191,19 @@ class NotificationsParams:
 
 @attrs.frozen
 class ShutdownParams:
-    timeout: float = 10.0
+    timeout: float = attrs.field(default=10.0, validator=_positive)
     drain: bool = False
     kill: bool = True
 
 
 @attrs.frozen
 class ListPodsParams:
-    probe_timeout: float = 0.5
+    probe_timeout: float = attrs.field(default=0.5, validator=_positive)
 
 
 @attrs.frozen
 class ReclaimStaleParams:
-    probe_timeout: float = 0.5
+    probe_timeout: float = attrs.field(default=0.5, validator=_positive)
 
 
 @attrs.frozen
