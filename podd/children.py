@@ -10,7 +10,6 @@ import subprocess
 from collections.abc import Callable
 from typing import Protocol
 
-import orjson
 import trio
 
 from podd.async_client import async_call
@@ -25,9 +24,10 @@ from podd.spawner import (
     parse_ready,
     pod_command,
     pod_environment,
+    spec_json,
 )
 from podd.spec import PodSpec
-from protocol import ShutdownParams, converter
+from protocol import ShutdownParams
 
 __all__ = ["ChildProcess", "spawn_child", "stop_child", "wait_gone"]
 
@@ -52,8 +52,7 @@ async def _start_process(
 ) -> ChildProcess:
     if forkserver is not None:
         try:
-            spec_json = orjson.dumps(converter.unstructure(spec)).decode()
-            return await forkserver.fork(spec_json, ready_fd, stderr_fd)
+            return await forkserver.fork(spec_json(spec), ready_fd, stderr_fd)
         except OSError as exc:
             log.warning("fork server failed (%s); starting the child with exec", exc)
     return await trio.lowlevel.open_process(

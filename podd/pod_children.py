@@ -28,7 +28,6 @@ from podd.spec import Ancestor, PodSpec, read_info
 from protocol import (
     Errored,
     InvalidName,
-    InvalidParams,
     PodExists,
     PodNotFound,
     ProtocolError,
@@ -54,17 +53,19 @@ class ChildrenMixin(PodCore):
 
     _restart_trackers: dict[str, RestartTracker]
 
-    def _on_spawn(self, conn: Connection, request: Request) -> Any:
-        params: SpawnParams = request.params
+    def _check_request(self, name: str) -> None:
+        """What every request that starts a child needs: a running pod, a valid name."""
         if self.stopping:
             raise ShuttingDown(f"pod {self.name!r} is stopping")
         try:
-            check_name(params.name)
+            check_name(name)
         except UsageError as exc:
             raise InvalidName(str(exc)) from exc
+
+    def _on_spawn(self, conn: Connection, request: Request) -> Any:
+        params: SpawnParams = request.params
+        self._check_request(params.name)
         name = params.name
-        if params.turn_timeout <= 0:
-            raise InvalidParams("turn_timeout must be a positive number of seconds")
         self._check_name_free(name)
         try:
             if params.scope is not None:
@@ -302,12 +303,7 @@ class ChildrenMixin(PodCore):
 
     def _on_restart_child(self, conn: Connection, request: Request) -> Any:
         params: RestartChildParams = request.params
-        if self.stopping:
-            raise ShuttingDown(f"pod {self.name!r} is stopping")
-        try:
-            check_name(params.name)
-        except UsageError as exc:
-            raise InvalidName(str(exc)) from exc
+        self._check_request(params.name)
         stopped = read_stopped(self.spec.root, params.name)
         if stopped is None:
             raise PodNotFound(f"no stopped or dead pod named {params.name!r} to restart")
