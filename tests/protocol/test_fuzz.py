@@ -96,13 +96,21 @@ request_id = st.none() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
 wire_text = st.text(max_size=20)
 wire_int = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 wire_float = st.floats(allow_nan=False, allow_infinity=False)
+# The validated fields of the params are durations, which must be positive.
+wire_duration = st.floats(min_value=1e-6, max_value=1e9)
 
 
 def typed(tp: Any) -> st.SearchStrategy[Any]:
     """A strategy for valid values of a wire type, attrs classes included."""
     if attrs.has(tp):
         hints = typing.get_type_hints(tp)
-        return st.builds(tp, **{field.name: typed(hints[field.name]) for field in attrs.fields(tp)})
+        return st.builds(
+            tp,
+            **{
+                field.name: wire_duration if field.validator else typed(hints[field.name])
+                for field in attrs.fields(tp)
+            },
+        )
     origin = typing.get_origin(tp)
     if origin is Literal:
         return st.sampled_from(typing.get_args(tp))
