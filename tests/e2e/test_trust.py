@@ -18,7 +18,7 @@ import signal
 import stat
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import attrs
@@ -123,6 +123,8 @@ EXPECTED_VERDICTS = (
 
 @attrs.frozen
 class Tree:
+    """The module's tree: the CLI for its root, the work directory, the forger."""
+
     podd: Podd
     root: str
     workdir: str
@@ -296,7 +298,7 @@ class Sandbox:
 
 
 @pytest.fixture
-async def sandbox(root: str) -> Any:
+async def sandbox(root: str) -> AsyncIterator[Sandbox]:
     """``root`` is the private directory; the runtime root is ``root/r``."""
     runtime = os.path.join(root, "r")
     os.mkdir(runtime, 0o700)

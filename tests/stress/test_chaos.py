@@ -1,5 +1,6 @@
-"""Chaos (issue 9): a 39-pod tree (depth 3, fan-out 3) under turns of ``--agent true``
-loses 30 random pods to SIGKILL, leaves and inner ones alike, never the root.
+"""Chaos (issue 9): a tree of depth 3 and fan-out 3 (the root, 3, 9 and 27: the issue's
+"39 pods" below the root, 40 in all) under turns of ``--agent true`` loses 30 random
+pods to SIGKILL, leaves and inner ones alike, never the root.
 
 Afterwards every surviving pod answers, one ``podd reclaim`` leaves no registry listing
 a dead pod and no write scope held by one (a new pod gets each dead leaf's write scope
