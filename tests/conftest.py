@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import shutil
 import signal
 import subprocess
@@ -129,6 +130,16 @@ def root() -> Iterator[str]:
 @pytest.fixture
 def podd(root: str) -> Podd:
     return Podd(root)
+
+
+@pytest.fixture
+def tmp_path() -> Iterator[pathlib.Path]:
+    """Like pytest's, but removed afterwards: a test run leaves no directory behind."""
+    path = tempfile.mkdtemp(prefix="podd-p", dir="/tmp")
+    try:
+        yield pathlib.Path(path)
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
