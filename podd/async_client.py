@@ -18,12 +18,21 @@ _ids = itertools.count(1)
 
 
 async def open_pod_stream(sock_path: str) -> trio.SocketStream:
-    """Connect to a pod socket (any path length); ``PodUnreachable`` if nobody listens."""
-    try:
-        with short_socket_path(os.path.dirname(sock_path), os.path.basename(sock_path)) as p:
-            return await trio.open_unix_socket(p)
-    except OSError as exc:
-        raise PodUnreachable(f"no pod answers at {sock_path}: {exc.strerror or exc}") from exc
+    """Connect to a pod socket (any path length); ``PodUnreachable`` if nobody listens.
+
+    A full listen backlog (EAGAIN) is retried with a short pause; callers bound the
+    whole with their own timeout.
+    """
+    pause = 0.001
+    while True:
+        try:
+            with short_socket_path(os.path.dirname(sock_path), os.path.basename(sock_path)) as p:
+                return await trio.open_unix_socket(p)
+        except BlockingIOError:
+            await trio.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        except OSError as exc:
+            raise PodUnreachable(f"no pod answers at {sock_path}: {exc.strerror or exc}") from exc
 
 
 async def async_call(sock_path: str, method: str, params: Any = None, timeout: float = 10.0) -> Any:

@@ -24,17 +24,31 @@ _ids = itertools.count(1)
 
 
 def connect(sock_path: str, timeout: float | None = 5.0) -> socket.socket:
-    """Connect to a pod socket (any path length); ``PodUnreachable`` if nobody listens."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.settimeout(timeout)
-    try:
-        with short_socket_path(os.path.dirname(sock_path), os.path.basename(sock_path)) as p:
-            sock.connect(p)
-    except (OSError, TimeoutError) as exc:
-        sock.close()
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        raise PodUnreachable(f"no pod answers at {sock_path}: {reason or 'timed out'}") from exc
-    return sock
+    """Connect to a pod socket (any path length); ``PodUnreachable`` if nobody listens.
+
+    A full listen backlog (a burst of connections) makes a Unix-socket connect fail at
+    once with EAGAIN rather than wait: that is retried, with a short pause, until
+    ``timeout``.
+    """
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(timeout)
+        try:
+            with short_socket_path(os.path.dirname(sock_path), os.path.basename(sock_path)) as p:
+                sock.connect(p)
+            return sock
+        except BlockingIOError as exc:
+            sock.close()
+            if deadline is not None and time.monotonic() + pause > deadline:
+                raise PodUnreachable(f"the pod at {sock_path} is overloaded: {exc}") from exc
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+        except (OSError, TimeoutError) as exc:
+            sock.close()
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise PodUnreachable(f"no pod answers at {sock_path}: {reason or 'timed out'}") from exc
 
 
 def call(sock_path: str, method: str, params: Any = None, timeout: float | None = 10.0) -> Any:
