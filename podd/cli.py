@@ -338,8 +338,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", metavar="DIR", help=root_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    def command(name: str, fn: Callable[[Context], int], help: str, *parents: Any) -> Any:
-        p = sub.add_parser(name, help=help, description=help, parents=[common, *parents])
+    def command(
+        name: str, fn: Callable[[Context], int], help: str, *parents: Any, epilog: str = ""
+    ) -> Any:
+        p = sub.add_parser(
+            name, help=help, description=help, epilog=epilog or None, parents=[common, *parents]
+        )
         p.set_defaults(fn=fn)
         return p
 
@@ -376,21 +380,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds between stale-pod sweeps of a root pod's tree (default 5)",
     )
 
-    p = command("ls", cmd_ls, "list every pod under the root", json_flag)
+    p = command(
+        "ls",
+        cmd_ls,
+        "list every pod under the root",
+        json_flag,
+        epilog="STATE is idle, running, stopping, unresponsive (process there, socket "
+        "silent for 500 ms) or stale (process gone: 'podd reclaim' removes it).",
+    )
     p.add_argument("--tree", action="store_true", help="show the pods as a tree")
 
     p = command("status", cmd_status, "show one pod", json_flag)
-    p.add_argument("name")
+    p.add_argument("name", help="the pod's name")
 
     p = command("send", cmd_send, "start a turn with TEXT as input")
-    p.add_argument("name")
+    p.add_argument("name", help="the pod's name")
     p.add_argument("text")
     p.add_argument(
         "--wait", action="store_true", help="wait for the turn: exit 0 finished, 1 errored"
     )
 
     p = command("output", cmd_output, "print what the pod's agent wrote, all turns")
-    p.add_argument("name")
+    p.add_argument("name", help="the pod's name")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the pod stops")
 
     p = command(
@@ -399,8 +410,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="default: $POD_NAME")
     p.add_argument("--peek", action="store_true", help="print without draining")
 
-    p = command("stop", cmd_stop, "stop a pod and its whole subtree, children first", json_flag)
-    p.add_argument("name")
+    p = command(
+        "stop",
+        cmd_stop,
+        "stop a pod and its whole subtree, children first",
+        json_flag,
+        epilog="Prints the outcome: clean; drained_with_discards (--drain: the turn "
+        "finished, queued work was dropped); force_killed (something outlived --timeout "
+        "and got SIGKILL); timeout (--no-kill: something outlived --timeout and was left "
+        "running; exit 1). Exit 0 once every process of the subtree is gone.",
+    )
+    p.add_argument("name", help="the pod's name")
     p.add_argument(
         "--timeout",
         metavar="S",
@@ -418,7 +438,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command(
         "restart", cmd_restart, "bring a stopped or dead pod back from its journal", json_flag
     )
-    p.add_argument("name")
+    p.add_argument("name", help="the pod's name")
 
     p = command(
         "reclaim",
