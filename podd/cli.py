@@ -395,7 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("send", cmd_send, "start a turn with TEXT as input")
     p.add_argument("name", help="the pod's name")
-    p.add_argument("text")
+    p.add_argument("text", help="the turn's input (on stdin, after pending notifications)")
     p.add_argument(
         "--wait", action="store_true", help="wait for the turn: exit 0 finished, 1 errored"
     )
