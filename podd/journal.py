@@ -62,7 +62,9 @@ class PodState:
         """Apply one journal record (unknown ops are skipped)."""
         op = record.get("op")
         if op == "notify":
-            self.notifications.append(Notification.from_dict(record["notification"]))
+            notification = Notification.from_dict(record["notification"])
+            self.notifications.append(notification)
+            self._seen(notification)
         elif op == "drain":
             self.notifications.clear()
             self.dropped = 0
@@ -71,6 +73,23 @@ class PodState:
             self.last_turn = record.get("last_turn")
         elif op == "registry":
             self.registry = [converter.structure(p, ChildRecord) for p in record["pods"]]
+
+    def _seen(self, notification: Notification) -> None:
+        """A notification carries the stamp of the event it came from: replaying it also
+        restores the sender's de-duplication state, so that events a child sends again
+        after this pod restarts are not applied twice."""
+        event = notification.event
+        incarnation = getattr(event, "incarnation", 0)
+        name = getattr(event, "pod_name", None)
+        if not incarnation or name is None:
+            return
+        seq = getattr(event, "seq", 0)
+        for record in self.registry:
+            if record.pod_name == name:
+                if incarnation > record.incarnation:
+                    record.incarnation, record.last_seq = incarnation, seq
+                elif incarnation == record.incarnation:
+                    record.last_seq = max(record.last_seq, seq)
 
     def to_dict(self) -> dict[str, Any]:
         return {

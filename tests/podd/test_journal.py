@@ -234,3 +234,19 @@ class TestStoppedRecord:
         with open(stopped_path(root, "x"), "wb") as f:
             f.write(b'{"info": {"spec": ')
         assert None is read_stopped(root, "x")
+
+
+class TestDeduplicationState:
+    """Replaying notifications restores what was applied from each sender."""
+
+    def test_replayed_notifications_restore_last_seq(self) -> None:
+        from podd.journal import PodState
+        from podd.notifications import Notification
+        from podd.registry import ChildRecord
+        from protocol import TurnEnded
+
+        state = PodState(registry=[ChildRecord("c", "/s", [], "/p", 7, 0.0, "p", 1, 0)])
+        for seq in (1, 2, 3):
+            event = TurnEnded("c", turn=seq, incarnation=1, seq=seq)
+            state.apply({"op": "notify", "notification": Notification.of(event).to_dict()})
+        assert (1, 3) == (state.registry[0].incarnation, state.registry[0].last_seq)
