@@ -240,11 +240,6 @@ class TestDeduplicationState:
     """Replaying notifications restores what was applied from each sender."""
 
     def test_replayed_notifications_restore_last_seq(self) -> None:
-        from podd.journal import PodState
-        from podd.notifications import Notification
-        from podd.registry import ChildRecord
-        from protocol import TurnEnded
-
         state = PodState(registry=[ChildRecord("c", "/s", [], "/p", 7, 0.0, "p", 1, 0)])
         for seq in (1, 2, 3):
             event = TurnEnded("c", turn=seq, incarnation=1, seq=seq)
