@@ -8,6 +8,7 @@ from __future__ import annotations
 from podd.journal import PodState
 from podd.pod_children import ChildrenMixin
 from podd.pod_core import LoopReentryError
+from podd.pod_events import EventsMixin
 from podd.pod_liveness import LivenessMixin
 from podd.pod_stop import StopMixin
 from podd.pod_turns import TurnsMixin
@@ -16,10 +17,12 @@ from podd.spec import PodSpec
 __all__ = ["LoopReentryError", "Pod"]
 
 
-class Pod(ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
+class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
     def __init__(self, spec: PodSpec, start_time: float, restored: PodState | None = None) -> None:
         super().__init__(spec, start_time, restored)
         self._handlers.update(
+            pod_event=self._on_pod_event,
+            flush_events=self._on_flush_events,
             spawn=self._on_spawn,
             send=self._on_send,
             shutdown=self._on_shutdown,

@@ -8,10 +8,10 @@ turn, probing liveness, stopping) runs in background tasks that post their resul
 back as further jobs. An exception in a job is logged with its traceback and becomes
 an ``errored`` event upward; the loop goes on.
 
-The concerns built on this core live beside it: ``pod_children`` (spawning, reclaiming
-and restarting children), ``pod_turns`` (the agent's turns and notifications),
-``pod_liveness`` (probes, parent death, adoption) and ``pod_stop`` (stopping);
-``pod.Pod`` puts them together.
+The concerns built on this core live beside it: ``pod_events`` (events from below),
+``pod_children`` (spawning, reclaiming and restarting children), ``pod_turns`` (the
+agent's turns and notifications), ``pod_liveness`` (probes, parent death, adoption)
+and ``pod_stop`` (stopping); ``pod.Pod`` puts them together.
 """
 
 from __future__ import annotations
@@ -31,7 +31,6 @@ import trio.lowlevel
 from podd import forkserver, sandbox, scope
 from podd.atomic import write_atomic
 from podd.children import ChildProcess
-from podd.events import apply_event, authorize, sender_of
 from podd.faults import fault_injected
 from podd.forkclient import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
@@ -44,8 +43,6 @@ from podd.spec import PodInfo, PodSpec, write_info
 from podd.turns import OutputLog, TurnHandle, TurnOutcome
 from protocol import (
     Errored,
-    FlushEventsParams,
-    Forbidden,
     InternalError,
     NotificationsParams,
     ProtocolError,
@@ -163,8 +160,6 @@ class PodCore:
             "ping": self._on_ping,
             "status": self._on_status,
             "notifications": self._on_notifications,
-            "flush_events": self._on_flush_events,
-            "pod_event": self._on_pod_event,
         }
         self.journal = Journal(spec.directory)
         self._registry_bytes: bytes | None = None
@@ -473,42 +468,6 @@ class PodCore:
         params: NotificationsParams = request.params
         items = self.notifications.peek() if params.peek else self.drain_notifications()
         return {"notifications": [n.to_dict() for n in items]}
-
-    # --- Events from below ---------------------------------------------------------
-
-    def _on_pod_event(self, conn: Connection, request: Request) -> Any:
-        event = request.params
-        try:
-            sender = authorize(self.registry, event, conn.peer_pid)
-        except Forbidden:
-            tomb = self._tombstones.get(sender_of(event) or "")
-            if tomb is not None and tomb.pid == conn.peer_pid:
-                return {"applied": False, "reason": "the pod is no longer registered here"}
-            raise
-        applied = apply_event(self.registry, sender, event, self.name)
-        if self.trace is not None:
-            self.trace.write(f"apply {sender.pod_name} {getattr(event, 'turn', 0)}")
-        for name in applied.removed:
-            self._tombstones[name] = Tombstone(
-                sender.pid if name == sender.pod_name else 0, sender.incarnation, sender.last_seq
-            )
-        if applied.registry_changed:
-            self.registry_changed()
-        if applied.forward is not None:
-            self.outbox.post(applied.forward)
-        if applied.notification is not None:
-            self._notify(applied.notification)
-        return {"applied": not applied.duplicate}
-
-    def _on_flush_events(self, conn: Connection, request: Request) -> Any:
-        params: FlushEventsParams = request.params
-        record = self.registry.get(params.pod_name)
-        if record is not None and record.pid == conn.peer_pid:
-            return {"incarnation": record.incarnation, "seq": record.last_seq}
-        tomb = self._tombstones.get(params.pod_name)
-        if tomb is not None and tomb.pid == conn.peer_pid:
-            return {"incarnation": tomb.incarnation, "seq": tomb.last_seq}
-        raise Forbidden(f"pod {params.pod_name!r} is not registered here")
 
     def info(self) -> PodInfo:
         spec = attrs.evolve(
