@@ -48,7 +48,6 @@ from protocol import (
     ProtocolError,
     Request,
     ShutdownParams,
-    TurnEnded,
     encode_error,
     encode_result,
 )
@@ -289,10 +288,6 @@ class PodCore:
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self._write_registry_forever)
             on_ready()
-            bench_events = int(os.environ.get("PODD_BENCH_EMIT", "0") or 0)
-            if bench_events and self.parent is not None:
-                rate = float(os.environ.get("PODD_BENCH_RATE", "0") or 0)
-                nursery.start_soon(self._emit_bench_events, bench_events, rate)
             if self.spec.task is not None and self.spec.agent:
                 self.post("task", lambda: self._start_turn(self.spec.task or ""))
             await self._dispatch_loop()
@@ -302,19 +297,6 @@ class PodCore:
         self.journal.close()
         if self.trace is not None:
             self.trace.close()
-
-    async def _emit_bench_events(self, count: int, rate: float) -> None:
-        """Benchmark hook (``PODD_BENCH_EMIT``): post ``count`` turn_ended events through
-        the real outbox, at ``rate`` per second (0: as fast as possible)."""
-        start = trio.current_time()
-        for i in range(1, count + 1):
-            if rate:
-                await trio.sleep_until(start + i / rate)
-            elif i % 1000 == 0:
-                await trio.lowlevel.checkpoint()
-            self.outbox.post(TurnEnded(self.name, turn=i))
-            if self.trace is not None:
-                self.trace.write(f"post {self.name} {i}")
 
     def background(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
         """Run ``fn(*args)`` as a background task whose failure is contained: logged
@@ -484,8 +466,8 @@ class PodCore:
 
 
 class EventTrace:
-    """Benchmark hook (``PODD_TRACE_EVENTS=DIR``): one line per event posted by the
-    emitter or applied here, with ``time.monotonic()``, in ``DIR/<pod>.trace``."""
+    """Test hook (``PODD_TRACE_EVENTS=DIR``): one line per event applied here, with
+    ``time.monotonic()``, in ``DIR/<pod>.trace``."""
 
     def __init__(self, path: str) -> None:
         self._file = open(path, "a", buffering=1 << 16)  # noqa: SIM115
