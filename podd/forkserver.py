@@ -194,20 +194,28 @@ def serve_root(root: str, ready_fd: int) -> None:
     my_uid = os.getuid()
     # The pods it forked, by pidfd: when one dies, nothing of its turn may live on.
     watched: dict[int, str] = {}
-    while True:
-        waitables: list[socket.socket | int] = [listener, *watched]
+    accepting = True
+    while accepting or watched:
+        waitables: list[socket.socket | int] = [listener, *watched] if accepting else [*watched]
         readable, _, _ = select.select(waitables, [], [], 1.0)
         for fd in [fd for fd in readable if fd in watched]:
             from podd.reclaim import kill_leftover_turn
 
             kill_leftover_turn(os.path.join(root, watched.pop(fd)))
             os.close(fd)
+        if not accepting:
+            continue
         if listener not in readable:
             try:
-                if os.stat(os.path.join(root, ROOT_SOCKET)).st_ino != identity:
-                    return
+                replaced = os.stat(os.path.join(root, ROOT_SOCKET)).st_ino != identity
             except OSError:
-                return
+                replaced = True
+            if replaced:
+                # Another server took the socket (or the root is gone): accept nothing
+                # more, but go on watching the pods this one forked until they end.
+                listener.close()
+                accepting = False
+                continue
             idle = time.monotonic() - last_request > IDLE_EXIT
             if idle and not watched and not root_has_live_pods(root):
                 with contextlib.suppress(OSError):
