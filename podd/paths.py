@@ -9,8 +9,10 @@ the pod directory: the path the kernel sees is always short.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
+import shutil
 import stat
 from collections.abc import Iterator
 
@@ -19,7 +21,10 @@ from podd.errors import RootError, UsageError
 __all__ = [
     "NAME_RULE",
     "check_name",
+    "clear_directory",
     "ensure_private_dir",
+    "is_locked",
+    "lock_directory",
     "pod_dir",
     "resolve_root",
     "short_socket_path",
@@ -100,3 +105,45 @@ def short_socket_path(directory: str, leaf: str = "sock") -> Iterator[str]:
         yield f"/proc/self/fd/{fd}/{leaf}"
     finally:
         os.close(fd)
+
+
+_held_locks: list[int] = []
+
+
+def lock_directory(path: str) -> bool:
+    """Take an exclusive ``flock`` on directory ``path`` for the rest of this process's
+    life; False if another process holds it. The kernel releases it when the process
+    ends, however it ends."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return False
+    _held_locks.append(fd)
+    return True
+
+
+def is_locked(path: str) -> bool:
+    """Whether a live process holds ``path``'s directory lock (a pod owns it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
+
+
+def clear_directory(path: str) -> None:
+    """Remove everything inside ``path``, keeping the directory itself."""
+    for entry in os.scandir(path):
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(entry.path, ignore_errors=True)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(entry.path)

@@ -23,12 +23,12 @@ import trio
 from podd.errors import RootError
 from podd.faults import fault_injected
 from podd.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
-from podd.paths import ensure_private_dir, make_private_dir
+from podd.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
 from podd.pod import Pod
-from podd.procfacts import is_alive, start_time
+from podd.procfacts import start_time
 from podd.reclaim import kill_leftover_turn
 from podd.server import bind_listener
-from podd.spec import PodSpec, read_info
+from podd.spec import PodSpec
 from protocol import converter
 
 __all__ = ["main"]
@@ -66,30 +66,30 @@ class ReadyPipe:
 
 
 def claim_directory(spec: PodSpec) -> PodState | None:
-    """Create the pod's directory; a live pod's name is refused, a dead one's cleared.
+    """Claim the pod's directory; a live (or starting) pod's name is refused, a dead
+    one's leftovers are cleared.
 
+    The claim is an exclusive ``flock`` on the directory, held for the pod's life (the
+    kernel drops it when the process dies): of any number of processes racing for a
+    name, exactly one wins, and a directory is only ever cleared by its new owner.
     With ``spec.restore`` the state the previous incarnation left is returned: from the
     dead pod's directory if it is still there, else from its stopped record.
     """
     ensure_private_dir(spec.root)
-    state: PodState | None = None
     try:
         make_private_dir(spec.directory)
+        created = True
     except FileExistsError:
-        try:
-            info = read_info(os.path.join(spec.directory, "pod.json"))
-            if is_alive(info.pid, info.start_time):
-                raise StartupError(
-                    "already_exists", f"a pod named {spec.name!r} is running (pid {info.pid})"
-                )
-        except (OSError, ValueError):
-            pass
+        created = False
+    if not lock_directory(spec.directory):
+        raise StartupError("already_exists", f"a pod named {spec.name!r} is running")
+    state: PodState | None = None
+    if not created:
         ensure_private_dir(spec.directory, create=False)
         if spec.restore:
             state = load_state(spec.directory)
         kill_leftover_turn(spec.directory)
-        shutil.rmtree(spec.directory)
-        make_private_dir(spec.directory)
+        clear_directory(spec.directory)
     if spec.restore and state is None:
         stopped = read_stopped(spec.root, spec.name)
         state = stopped[1] if stopped is not None else PodState()

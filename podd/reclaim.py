@@ -6,6 +6,7 @@ import os
 import shutil
 
 from podd.journal import load_state, write_stopped
+from podd.paths import is_locked
 from podd.procfacts import is_alive, kill_group
 from podd.spec import PodInfo, read_info
 
@@ -42,8 +43,8 @@ def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
     have taken the name since. Returns whether anything was removed.
     """
     directory = os.path.join(root, name)
-    if not os.path.isdir(directory):
-        return False
+    if not os.path.isdir(directory) or is_locked(directory):
+        return False  # gone already, or a live pod owns it (perhaps a new one)
     try:
         info: PodInfo | None = read_info(os.path.join(directory, "pod.json"))
     except FileNotFoundError:
