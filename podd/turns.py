@@ -21,6 +21,9 @@ from podd.procfacts import kill_group, signal_name
 
 __all__ = ["OutputLog", "TurnHandle", "TurnOutcome", "run_turn"]
 
+OUTPUT_GRACE = 0.5
+"""Seconds a turn's output pipe may stay open after its process group is gone."""
+
 OUTPUT_CAP = 8 * 1024 * 1024
 """An output file past this many bytes is rotated to ``output.log.1`` (one old file kept)."""
 
@@ -114,10 +117,11 @@ async def run_turn(
     handle.pgid = proc.pid
     on_start(proc.pid)
     timed_out = False
+    output_done = trio.Event()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_feed_stdin, proc, stdin_data)
-            nursery.start_soon(_pump_output, proc, output)
+            nursery.start_soon(_pump_output, proc, output, output_done)
             with handle._scope, trio.move_on_after(timeout) as timeout_scope:
                 await proc.wait()
             timed_out = timeout_scope.cancelled_caught
@@ -134,6 +138,12 @@ async def run_turn(
             # The turn is over: nothing of its process group may outlive it.
             kill_group(proc.pid, signal.SIGKILL)
             await proc.wait()
+            # A process that left the group (setsid) may still hold the output pipe
+            # open: what it writes within a short grace is kept, then the turn ends
+            # regardless.
+            with trio.move_on_after(OUTPUT_GRACE):
+                await output_done.wait()
+            nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
             kill_group(proc.pid, signal.SIGKILL)
@@ -179,14 +189,17 @@ async def _feed_stdin(proc: trio.Process, data: bytes) -> None:
                 await proc.stdin.send_all(data)
 
 
-async def _pump_output(proc: trio.Process, output: OutputLog) -> None:
+async def _pump_output(proc: trio.Process, output: OutputLog, done: trio.Event) -> None:
     assert proc.stdout is not None
-    async with proc.stdout:
-        while True:
-            try:
-                data = await proc.stdout.receive_some(65536)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            output.write(data)
+    try:
+        async with proc.stdout:
+            while True:
+                try:
+                    data = await proc.stdout.receive_some(65536)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    return
+                if not data:
+                    return
+                output.write(data)
+    finally:
+        done.set()
