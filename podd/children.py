@@ -16,6 +16,7 @@ from podd.async_client import async_call
 from podd.errors import PodFailed, PodUnreachable
 from podd.forkclient import ForkServer
 from podd.procfacts import is_alive
+from podd.reclaim import cleanup_pod_dir
 from podd.spawner import (
     STARTUP_TIMEOUT,
     STDERR_TAIL,
@@ -105,12 +106,17 @@ async def spawn_child(
             tail = await _read_all(stderr)
             code = await proc.wait()
         return proc, parse_ready(line, tail[-STDERR_TAIL:], f"exited with status {code}")
-    except BaseException:
+    except BaseException as exc:
         with trio.CancelScope(shield=True):
             if proc.returncode is None:
                 proc.kill()
             await proc.wait()
             await stderr.aclose()
+        cleanup_pod_dir(spec.root, spec.name, proc.pid)
+        if isinstance(exc, trio.TooSlowError):
+            raise SpawnError(
+                "spawn_failed", f"the pod did not become ready within {STARTUP_TIMEOUT:g} s"
+            ) from exc
         raise
 
 

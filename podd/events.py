@@ -125,8 +125,18 @@ def apply_event(
             notification=Notification.of(event), removed=tuple(removed), registry_changed=True
         )
     if isinstance(event, ScopeSubDelegated):
-        if event.sub_pod in registry:
-            return Applied()
+        existing = registry.get(event.sub_pod)
+        if existing is not None:
+            restarted = (
+                event.sub_pid
+                and event.sub_pid != existing.pid
+                and existing.parent_pod == event.parent_pod
+            )
+            if not restarted:
+                return Applied()  # registered once, however often it arrives
+            # The same sub-pod, reported by the same pod, in a new process (it was
+            # restarted): the record follows it, and so do the ancestors'.
+            registry.remove(event.sub_pod)
         registry.add(
             ChildRecord(
                 pod_name=event.sub_pod,

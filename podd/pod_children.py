@@ -130,8 +130,14 @@ class ChildrenMixin(PodCore):
 
         try:
             proc, ready = await spawn_child(spec, started, self.forkserver)
-        except SpawnError as exc:
-            error = exc.as_wire()
+        except Exception as exc:
+            # Whatever went wrong, the request is answered and the name and scope it
+            # reserved are released.
+            if isinstance(exc, SpawnError):
+                error = exc.as_wire()
+            else:
+                log.exception("spawning %s failed", spec.name)
+                error = SpawnFailed(f"spawning {spec.name!r} failed: {exc!r}")
             self.post("spawn_failed", lambda: self._spawn_failed(spec, conn, request_id, error))
             return
         self.post("spawn_done", lambda: self._spawn_done(spec, proc, ready, conn, request_id))

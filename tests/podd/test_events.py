@@ -490,3 +490,28 @@ class TestRegistryFile:
     def test_descendants_of_survives_a_cycle(self) -> None:
         registry = registry_of(child("x", 1, parent="y"), child("y", 2, parent="x"))
         assert ["x", "y"] == sorted(registry.descendants_of("x"))
+
+
+class TestRestartedSubPod:
+    """A sub-pod reported again from a new process (restarted) is followed, not ignored."""
+
+    def test_new_pid_from_the_same_reporter_refreshes_the_record(self) -> None:
+        registry = registry_of(child("b", 200))
+        first = apply_event(registry, registry.get("b"), sub_delegated("b", "g", 400), ME)
+        again = apply_event(registry, registry.get("b"), sub_delegated("b", "g", 401), ME)
+        record = registry.get("g")
+        assert (True, True) == (first.forward is not None, again.forward is not None)
+        assert (401, "b") == (record.pid if record else 0, record.parent_pod if record else "")
+
+    def test_same_pid_again_changes_nothing(self) -> None:
+        registry = registry_of(child("b", 200))
+        apply_event(registry, registry.get("b"), sub_delegated("b", "g", 400), ME)
+        again = apply_event(registry, registry.get("b"), sub_delegated("b", "g", 400), ME)
+        assert Applied() == again
+
+    def test_another_reporter_cannot_take_over_a_sub_pod(self) -> None:
+        registry = registry_of(child("b", 200), child("c", 300))
+        apply_event(registry, registry.get("b"), sub_delegated("b", "g", 400), ME)
+        taken = apply_event(registry, registry.get("c"), sub_delegated("c", "g", 999), ME)
+        record = registry.get("g")
+        assert (Applied(), 400) == (taken, record.pid if record else 0)
