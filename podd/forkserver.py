@@ -155,7 +155,11 @@ def root_has_live_pods(root: str) -> bool:
     from podd.procfacts import is_alive
     from podd.spec import read_info
 
-    for name in os.listdir(root):
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return False
+    for name in names:
         try:
             info = read_info(os.path.join(root, name, "pod.json"))
         except (OSError, ValueError):

@@ -126,6 +126,10 @@ class Outbox:
             except* (PodUnreachable, OSError, trio.BrokenResourceError, ProtocolError) as group:
                 log.warning("events to %s: %s; reconnecting", self.target, group.exceptions[0])
                 await trio.sleep(0.01)
+            except* Exception as group:
+                # Never let delivery die with the pod's events in it: log and go on.
+                log.error("event delivery failed", exc_info=group)
+                await trio.sleep(0.1)
 
     async def _deliver(self, generation: int) -> None:
         target = self.target

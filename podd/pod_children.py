@@ -240,7 +240,8 @@ class ChildrenMixin(PodCore):
 
     def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
         """Remove a dead pod: registry entry, scope, leftovers; keep its last state for
-        ``podd restart``; leave a notification naming the cause."""
+        ``podd restart``; leave a notification naming the cause (for a pod further
+        down too: reclaim_stale always says what it removed)."""
         self.registry.remove(record.pod_name)
         self._tombstone(record)
         self.registry_changed()
@@ -254,7 +255,8 @@ class ChildrenMixin(PodCore):
         ):
             # It stopped cleanly: nothing is left of it but its stopped record.
             clean, cause = True, "stopped"
-        cleanup_pod_dir(self.spec.root, record.pod_name, record.pid)
+        if record.pid > 0:  # a pid-0 record (no sub_pid was given) owns no directory
+            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid)
         if clean:
             event: Any = ShutDown(record.pod_name, reason=f"pod {cause}")
         else:

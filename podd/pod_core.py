@@ -235,8 +235,14 @@ class PodCore:
             self._registry_dirty = trio.Event()
             data, self._registry_bytes = self._registry_bytes, None
             if data is not None:
-                with trio.CancelScope(shield=True):
-                    await trio.to_thread.run_sync(write_atomic, self.registry.path, data)
+                try:
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(write_atomic, self.registry.path, data)
+                except OSError as exc:
+                    # A full or broken disk must not end the pod: the journal still has
+                    # the registry; the file is written again with the next change.
+                    log.error("cannot write the registry file: %s", exc)
+                    self._report_fault("registry write", exc)
             if self._registry_bytes is None:
                 self._registry_written.set()
 
@@ -260,7 +266,10 @@ class PodCore:
         while True:
             await trio.sleep(SYNC_INTERVAL)
             if self.journal.dirty:
-                await trio.to_thread.run_sync(self.journal.sync)
+                try:
+                    await trio.to_thread.run_sync(self.journal.sync)
+                except OSError as exc:
+                    log.error("cannot fsync the journal: %s", exc)
 
     # --- Running -------------------------------------------------------------------
 
