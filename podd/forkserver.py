@@ -234,11 +234,14 @@ def serve_root(root: str, ready_fd: int) -> None:
             )
             message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
             if uid == my_uid and message == b"quit":
-                # The last pod of the root is gone (podd stop / reclaim says so).
+                # The last pod of the root is gone (podd stop / reclaim says so): accept
+                # nothing more; watch what it forked (if a spawn slipped in) to the end.
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, ROOT_SOCKET))
                 conn.sendall(b"bye")
-                return
+                listener.close()
+                accepting = False
+                continue
             if uid != my_uid or len(fds) != 2 or not message:
                 for fd in fds:
                     os.close(fd)

@@ -175,6 +175,10 @@ class PodCore:
     def _start_turn(self, text: str) -> int:
         raise NotImplementedError
 
+    def _start_task(self) -> None:
+        if self._turn is None and not self.stopping:
+            self._start_turn(self.spec.task or "")
+
     def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
         raise NotImplementedError
 
@@ -297,8 +301,9 @@ class PodCore:
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self._write_registry_forever)
             on_ready()
-            if self.spec.task is not None and self.spec.agent:
-                self.post("task", lambda: self._start_turn(self.spec.task or ""))
+            if self.spec.task is not None and self.spec.agent and not self.spec.restore:
+                # The first turn, unless something (a `send`) already started one.
+                self.post("task", self._start_task)
             await self._dispatch_loop()
             nursery.cancel_scope.cancel()
         if self.forkserver is not None:

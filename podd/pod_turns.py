@@ -91,9 +91,9 @@ class TurnsMixin(PodCore):
 
     async def _run_turn(self, handle: TurnHandle, stdin_data: bytes) -> None:
         tmpdir = os.path.join(self.spec.directory, "tmp")
-        os.makedirs(tmpdir, mode=0o700, exist_ok=True)
         marker = os.path.join(self.spec.directory, "turn.pid")
         try:
+            os.makedirs(tmpdir, mode=0o700, exist_ok=True)
             with self._confinement(tmpdir) as confinement:
                 outcome = await run_turn(
                     handle,

@@ -187,9 +187,17 @@ METHODS: dict[str, type[Any] | None] = {
 """Every method a pod serves and the type of its params."""
 
 
+def _format_exception(exc: BaseException, type_: Any) -> str:
+    # A field validator's own message names the field and the rule ("'timeout' must
+    # be > 0.0: -1"); cattrs would only say "invalid value".
+    if type(exc) is ValueError and str(exc):
+        return str(exc)
+    return cattrs.v.format_exception(exc, type_)
+
+
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, cattrs.BaseValidationError):
-        return "; ".join(cattrs.transform_error(exc))
+        return "; ".join(cattrs.transform_error(exc, format_exception=_format_exception))
     if isinstance(exc, KeyError):
         return f"missing or unknown key {exc}"
     return str(exc) or type(exc).__name__
