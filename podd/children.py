@@ -25,6 +25,7 @@ from podd.spawner import (
     parse_ready,
     pod_command,
     pod_environment,
+    reported_ready,
     spec_json,
 )
 from podd.spec import PodSpec
@@ -99,7 +100,7 @@ async def spawn_child(
                     if not chunk:
                         break
                     line += chunk
-        if line.strip() and b'"ok":true' in line.replace(b" ", b""):
+        if reported_ready(line):
             await stderr.aclose()
             return proc, parse_ready(line, "", "")
         with trio.fail_after(STARTUP_TIMEOUT):

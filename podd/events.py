@@ -8,13 +8,11 @@ about a pod already gone changes nothing.
 
 from __future__ import annotations
 
-import re
-
 import attrs
 
 from podd import scope
 from podd.notifications import Notification
-from podd.paths import NAME_RULE
+from podd.paths import is_valid_name
 from podd.registry import ChildRecord, Registry
 from protocol import (
     Errored,
@@ -27,8 +25,6 @@ from protocol import (
 )
 
 __all__ = ["Applied", "apply_event", "authorize", "sender_of"]
-
-_NAME = re.compile(NAME_RULE)
 
 
 @attrs.frozen
@@ -74,7 +70,7 @@ def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> Chil
             f"this connection is from pid {peer_pid}"
         )
     if isinstance(event, ScopeSubDelegated):
-        if _NAME.fullmatch(event.sub_pod) is None:
+        if not is_valid_name(event.sub_pod):
             raise Forbidden(f"sub-delegation to an invalid pod name {event.sub_pod!r}")
         for rule in event.scope:
             if not any(scope.rule_covers(own, rule) for own in record.scope_delegated):

@@ -17,7 +17,7 @@ import orjson
 
 from podd.client import call
 from podd.errors import PodFailed, PodUnreachable
-from podd.paths import NAME_RULE
+from podd.paths import is_valid_name
 from podd.procfacts import is_alive
 from podd.reclaim import cleanup_pod_dir
 from podd.spec import PodInfo, read_info
@@ -54,9 +54,7 @@ def _registry_children(directory: str, name: str) -> list[str]:
 
 def view(root: str, name: str) -> PodView | None:
     """The operator's view of one pod directory; None if it is not a pod's."""
-    import re
-
-    if not re.fullmatch(NAME_RULE, name):
+    if not is_valid_name(name):
         return None
     directory = os.path.join(root, name)
     sock = os.path.join(directory, "sock")

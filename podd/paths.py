@@ -24,6 +24,7 @@ __all__ = [
     "clear_directory",
     "ensure_private_dir",
     "is_locked",
+    "is_valid_name",
     "lock_directory",
     "pod_dir",
     "resolve_root",
@@ -35,9 +36,13 @@ NAME_RULE = "^[a-z0-9][a-z0-9_.-]{0,62}$"
 _NAME_RE = re.compile(NAME_RULE)
 
 
+def is_valid_name(name: object) -> bool:
+    return isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
+
+
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid pod name, else raise ``UsageError`` naming the rule."""
-    if not isinstance(name, str) or _NAME_RE.fullmatch(name) is None or name in (".", ".."):
+    if not is_valid_name(name):
         raise UsageError(
             f"invalid pod name {name!r}: names must match {NAME_RULE} "
             "(lower-case letters, digits, '_', '.', '-'; at most 63 characters)"

@@ -60,6 +60,14 @@ def pod_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in turn_vars}
 
 
+def reported_ready(line: bytes) -> bool:
+    """Whether the readiness line says the pod is ready (anything else is a failure)."""
+    try:
+        return bool(orjson.loads(line).get("ok")) if line.strip() else False
+    except (orjson.JSONDecodeError, AttributeError):
+        return False
+
+
 def parse_ready(line: bytes, stderr_tail: str, exit_hint: str) -> Ready:
     """Turn the readiness line into ``Ready`` or raise the error it reports."""
     if not line.strip():
@@ -187,7 +195,7 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
         os.close(write_fd)
         os.close(err_write)
     line = _read_line(read_fd, timeout)
-    if b'"ok":true' in line.replace(b" ", b""):
+    if reported_ready(line):
         os.close(err_read)
         if proc is not None:
             # The pod lives on in its own session; init reaps it, not this short-lived
