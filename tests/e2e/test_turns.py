@@ -302,3 +302,58 @@ class TestManyTurns:
             assert [] == psutil.Process(pid).children(recursive=True)
             assert fds[200] <= fds[20], fds
             assert 0 == (await podd("stop", "t")).code
+
+
+class TestShellPrograms:
+    """Any POSIX shell program is an agent; spawn refuses only what surely cannot run,
+    and a refused spawn leaves nothing behind."""
+
+    async def test_compound_commands_run_as_agents(
+        self, podd: Podd, root: str, workdir: str
+    ) -> None:
+        agents = {
+            "group": '{ echo "=== turn $POD_TURN"; cat; } >> log.group',
+            "subshell": "( echo sub; cat ) >> log.subshell",
+            "branch": 'if [ -n "$POD_NAME" ]; then cat >> log.branch; fi',
+            "loop": "for i in 1 2; do echo $i; done > log.loop",
+            "redirect-first": ">> log.redirect-first cat",
+            "function": "f() { cat; }; f >> log.function",
+        }
+        with trio.fail_after(60):
+            for name, agent in agents.items():
+                await spawn(podd, name, "--cwd", workdir, "--agent", agent)
+                sent = await podd("send", name, "hello", "--wait")
+                assert 0 == sent.code, (name, sent)
+            logs = {}
+            for name in agents:
+                with open(os.path.join(workdir, f"log.{name}")) as f:  # noqa: ASYNC230
+                    logs[name] = f.read()
+                assert 0 == (await podd("stop", name)).code
+        assert {
+            "group": "=== turn 1\nhello\n",
+            "subshell": "sub\nhello\n",
+            "branch": "hello\n",
+            "loop": "1\n2\n",
+            "redirect-first": "hello\n",
+            "function": "hello\n",
+        } == logs
+
+    async def test_what_cannot_run_is_refused_and_leaves_nothing(
+        self, podd: Podd, root: str
+    ) -> None:
+        with trio.fail_after(60):
+            await spawn(podd, "boss")
+            for args in (
+                ("bad1", "--agent", "if true; then cat"),
+                ("bad2", "--agent", "no-such-agent-command --flag"),
+                ("bad3", "--parent", "boss", "--agent", "{ cat;"),
+                ("bad4", "--parent", "boss", "--agent", "FOO=1 no-such-agent-command"),
+            ):
+                refused = await podd("spawn", *args)
+                assert 1 == refused.code, refused
+                assert ("syntax error" in refused.stderr) or (
+                    "not found on PATH" in refused.stderr
+                ), refused
+            assert ["boss"] == sorted(n for n in os.listdir(root) if not n.startswith("."))
+            assert [] == (await status(podd, "boss"))["children"]
+            assert 0 == (await podd("stop", "boss")).code
