@@ -26,6 +26,7 @@ from podd.spawner import (
     pod_command,
     pod_environment,
     reported_ready,
+    spec_file,
     spec_json,
 )
 from podd.spec import PodSpec
@@ -57,15 +58,19 @@ async def _start_process(
             return await forkserver.fork(spec_json(spec), ready_fd, stderr_fd)
         except OSError as exc:
             log.warning("fork server failed (%s); starting the child with exec", exc)
-    return await trio.lowlevel.open_process(
-        pod_command(spec, ready_fd),
-        pass_fds=(ready_fd,),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr_fd,
-        cwd=spec.cwd,
-        env=pod_environment(),
-    )
+    spec_fd = spec_file(spec)
+    try:
+        return await trio.lowlevel.open_process(
+            pod_command(spec_fd, ready_fd),
+            pass_fds=(ready_fd, spec_fd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=stderr_fd,
+            cwd=spec.cwd,
+            env=pod_environment(),
+        )
+    finally:
+        os.close(spec_fd)
 
 
 async def spawn_child(

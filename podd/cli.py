@@ -453,6 +453,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if argv is None:
+        from podd.proctitle import set_title
+
+        # What ps shows of this command: its name and pod, not the task or agent typed.
+        name = getattr(args, "name", None)
+        set_title(f"podd: {args.command} {name}" if name else f"podd: {args.command}")
     try:
         return int(args.fn(Context(args)))
     except Exit as exc:

@@ -48,9 +48,11 @@ class ForkedProcess:
 class ForkServer:
     """The pod's handle on its fork server, started on first use."""
 
-    def __init__(self, command: list[str], env: dict[str, str]) -> None:
+    def __init__(self, command: list[str], env: dict[str, str], args: list[str]) -> None:
+        """``command`` is run with the control descriptor's number, then ``args``."""
         self._command = command
         self._env = env
+        self._args = args
         self._sock: trio.socket.SocketType | None = None
         self._process: trio.Process | None = None
         self._lock = trio.Lock()
@@ -59,7 +61,7 @@ class ForkServer:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         try:
             self._process = await trio.lowlevel.open_process(
-                [*self._command, str(theirs.fileno())],
+                [*self._command, str(theirs.fileno()), *self._args],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,

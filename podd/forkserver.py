@@ -31,6 +31,8 @@ import struct
 import sys
 import traceback
 
+from podd.proctitle import pod_title, set_title
+
 __all__ = ["ROOT_SOCKET", "available", "root_has_live_pods", "serve", "serve_root"]
 
 CLONE_PARENT = 0x00008000
@@ -64,12 +66,6 @@ def _clone_parent() -> int:
     return int(pid)
 
 
-def _set_process_name(name: str) -> None:
-    PR_SET_NAME = 15
-    with contextlib.suppress(Exception):
-        ctypes.CDLL(None).prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-
-
 def _run_child(
     spec_json: str, ready_fd: int, stderr_fd: int, env: dict[str, str] | None = None
 ) -> None:
@@ -81,8 +77,7 @@ def _run_child(
             os.environ.update(env)
         spec = json.loads(spec_json)
         os.chdir(spec["cwd"])
-        # Our argv is the fork server's; at least `ps -o comm` and top name the pod.
-        _set_process_name(f"podd {spec['name']}")
+        set_title(pod_title(spec["name"], spec["root"]))
         os.dup2(stderr_fd, 2)
         os.close(stderr_fd)
         null = os.open(os.devnull, os.O_RDWR)
@@ -91,7 +86,7 @@ def _run_child(
         os.close(null)
         from podd.process import main
 
-        code = main(["--ready-fd", str(ready_fd), spec_json])
+        code = main(["--ready-fd", str(ready_fd)], spec_json=spec_json)
     except BaseException:
         with contextlib.suppress(Exception):
             traceback.print_exc()
@@ -101,8 +96,9 @@ def _run_child(
         os._exit(code)
 
 
-def serve(control_fd: int) -> None:
+def serve(control_fd: int, pod: str = "?", root: str = "?") -> None:
     """The fork server's main loop: one fork per request, until the pod hangs up."""
+    set_title(f"podd: fork server of {pod} [{root}]")
     import podd.process  # noqa: F401  (the point: import the runtime once, here)
 
     control = socket.socket(fileno=control_fd)
@@ -145,10 +141,15 @@ def serve(control_fd: int) -> None:
 # whatever is left of the turn that pod was running (a root pod has no parent pod to
 # do that). It exits when told to ("quit": `podd stop` and
 # `podd reclaim` do so once no pod of the root is alive), when its socket is removed,
-# or once it has had no request for IDLE_EXIT seconds and no pod of the root is alive.
+# and by itself as soon as no pod of the root is alive (checked every CHECK_EVERY
+# seconds once every pod it forked is gone), unless a request came within LINGER
+# seconds: the CLI that started it has not asked yet, or one that asked is waiting for
+# its pod. So no process of podd outlives the last live pod of a root by more than
+# about a second, however that pod ended.
 
 ROOT_SOCKET = ".forkserver.sock"
-IDLE_EXIT = 30.0
+LINGER = 1.0
+CHECK_EVERY = 0.25
 
 
 def root_has_live_pods(root: str) -> bool:
@@ -179,6 +180,7 @@ def serve_root(root: str, ready_fd: int) -> None:
     import podd.process  # noqa: F401  (the point: import the runtime once, here)
     from podd.paths import short_socket_path
 
+    set_title(f"podd: root fork server [{root}]")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     with short_socket_path(root, ROOT_SOCKET) as path:
         with contextlib.suppress(FileNotFoundError):
@@ -201,7 +203,7 @@ def serve_root(root: str, ready_fd: int) -> None:
     accepting = True
     while accepting or watched:
         waitables: list[socket.socket | int] = [listener, *watched] if accepting else [*watched]
-        readable, _, _ = select.select(waitables, [], [], 1.0)
+        readable, _, _ = select.select(waitables, [], [], CHECK_EVERY)
         for fd in [fd for fd in readable if fd in watched]:
             from podd.reclaim import kill_leftover_turn
 
@@ -220,7 +222,7 @@ def serve_root(root: str, ready_fd: int) -> None:
                 listener.close()
                 accepting = False
                 continue
-            idle = time.monotonic() - last_request > IDLE_EXIT
+            idle = time.monotonic() - last_request > LINGER
             if idle and not watched and not root_has_live_pods(root):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(root, ROOT_SOCKET))
@@ -267,4 +269,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "--root":
         serve_root(sys.argv[2], int(sys.argv[3]))
     else:
-        serve(int(sys.argv[1]))
+        serve(int(sys.argv[1]), *sys.argv[2:4])

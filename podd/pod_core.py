@@ -140,7 +140,11 @@ class PodCore:
         self._wake_pending = False
         self._processes: dict[str, ChildProcess] = {}
         self.forkserver = (
-            ForkServer([sys.executable, "-m", "podd.forkserver"], pod_environment())
+            ForkServer(
+                [sys.executable, "-m", "podd.forkserver"],
+                pod_environment(),
+                [spec.name, spec.root],
+            )
             if forkserver.available()
             else None
         )

@@ -1,4 +1,8 @@
-"""The pod process: ``python -m podd.process --ready-fd N SPEC_JSON``.
+"""The pod process: ``python -m podd.process --ready-fd N --spec-fd M``.
+
+The spec (a JSON document) is read from descriptor M, never from the command line,
+which any local user can read; once it is known, the process title says
+``podd: pod NAME [ROOT]``.
 
 It claims ``<root>/<name>/`` (refusing a live pod's name, clearing a dead one's
 leftovers), binds the socket, writes ``pod.json``, reports readiness on the pipe, and
@@ -26,6 +30,7 @@ from podd.journal import PodState, load_state, read_stopped, stopped_path, write
 from podd.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
 from podd.pod import Pod
 from podd.procfacts import start_time
+from podd.proctitle import pod_title, set_title
 from podd.reclaim import kill_leftover_turn
 from podd.server import bind_listener
 from podd.spec import PodSpec
@@ -171,12 +176,21 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
             shutil.rmtree(spec.directory, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _read_spec(fd: int) -> bytes:
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def main(argv: list[str] | None = None, spec_json: str | None = None) -> int:
+    """Run one pod. The spec comes from ``--spec-fd`` or, from a fork server, as
+    ``spec_json``."""
     parser = argparse.ArgumentParser(prog="podd.process", description="Run one pod (internal).")
     parser.add_argument("--ready-fd", type=int, default=-1)
-    parser.add_argument("spec", help="the PodSpec as JSON")
+    parser.add_argument("--spec-fd", type=int, default=-1)
     args = parser.parse_args(argv)
-    spec = converter.structure(orjson.loads(args.spec), PodSpec)
+    raw = spec_json.encode() if spec_json is not None else _read_spec(args.spec_fd)
+    spec = converter.structure(orjson.loads(raw), PodSpec)
+    set_title(pod_title(spec.name, spec.root))
     _raise_fd_limit()
     return trio.run(run, spec, ReadyPipe(args.ready_fd))
 

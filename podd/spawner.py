@@ -50,8 +50,30 @@ def spec_json(spec: PodSpec) -> str:
     return orjson.dumps(converter.unstructure(spec)).decode()
 
 
-def pod_command(spec: PodSpec, ready_fd: int) -> list[str]:
-    return [sys.executable, "-m", "podd.process", "--ready-fd", str(ready_fd), spec_json(spec)]
+def spec_file(spec: PodSpec) -> int:
+    """A descriptor of an anonymous file holding the spec, rewound: the new process
+    reads its spec from it. The spec (agent command, task) never goes on a command
+    line, which any local user can read in ``/proc/PID/cmdline``."""
+    fd = os.memfd_create("podd-spec", os.MFD_CLOEXEC)
+    data = spec_json(spec).encode()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def pod_command(spec_fd: int, ready_fd: int) -> list[str]:
+    """The command line of a pod started with exec: descriptor numbers only."""
+    return [
+        sys.executable,
+        "-m",
+        "podd.process",
+        "--ready-fd",
+        str(ready_fd),
+        "--spec-fd",
+        str(spec_fd),
+    ]
 
 
 def pod_environment() -> dict[str, str]:
@@ -177,16 +199,20 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
             if pid is None and start_root_fork_server(spec.root):
                 pid = _fork_from_server(spec, write_fd, err_write)
         if pid is None:
-            proc = subprocess.Popen(
-                pod_command(spec, write_fd),
-                pass_fds=(write_fd,),
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=err_write,
-                cwd=spec.cwd,
-                env=pod_environment(),
-                start_new_session=True,
-            )
+            spec_fd = spec_file(spec)
+            try:
+                proc = subprocess.Popen(
+                    pod_command(spec_fd, write_fd),
+                    pass_fds=(write_fd, spec_fd),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err_write,
+                    cwd=spec.cwd,
+                    env=pod_environment(),
+                    start_new_session=True,
+                )
+            finally:
+                os.close(spec_fd)
     except OSError as exc:
         os.close(read_fd)
         os.close(err_read)

@@ -55,6 +55,24 @@ def pod_processes(root: str) -> list[tuple[str, int, float]]:
     return found
 
 
+def titled_processes(root: str) -> list[str]:
+    """The titles of live processes whose title names ``root`` (``podd: ... [ROOT]``):
+    pods, fork servers, the root's fork server."""
+    import psutil
+
+    found = []
+    for proc in psutil.process_iter(["cmdline", "status"]):
+        try:
+            # A title fills argv[0]; the rest of the old command line is blank.
+            title = " ".join(proc.info["cmdline"] or []).strip()
+            ours = title.startswith("podd: ") and title.endswith(f"[{root}]")
+            if ours and proc.info["status"] != psutil.STATUS_ZOMBIE:
+                found.append(title)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+    return found
+
+
 class Podd:
     """Runs the real ``podd`` CLI against one root."""
 

@@ -15,7 +15,7 @@ import psutil
 import pytest
 import trio
 
-from tests.conftest import CliResult, Podd, kill_everything, pod_processes
+from tests.conftest import CliResult, Podd, kill_everything, pod_processes, titled_processes
 from tests.e2e.support import raw_call, result_of, wait_for
 
 NAME_RULE = "^[a-z0-9][a-z0-9_.-]{0,62}$"
@@ -312,7 +312,7 @@ class TestMissingAgent:
             assert [] == registry_file(root, "root")
             # The pod's fork server (a helper, if it has one) is not a child pod.
             below = psutil.Process(int(str(top["pid"]))).children(recursive=True)
-            assert [] == [p for p in below if "podd.forkserver" not in p.cmdline()]
+            assert [] == [p for p in below if "fork server" not in " ".join(p.cmdline())]
             assert 0 == (await podd("stop", "root")).code
 
 
@@ -408,3 +408,51 @@ class TestHumanOutput:
             assert name in status.stdout and child in status.stdout
             assert "…" not in table.stdout + tree.stdout + status.stdout
             assert 0 == (await podd("stop", name)).code
+
+
+class TestProcesses:
+    """Every process of podd says what it is in ps; none carries a spec, an agent
+    command or a task on its command line; none outlives the root's last pod."""
+
+    async def test_titles_and_no_spec_on_any_command_line(
+        self, podd: Podd, root: str, workdir: str
+    ) -> None:
+        secret = "task-text-nobody-else-may-read"
+        with trio.fail_after(60):
+            lead = await spawn(
+                podd,
+                "lead",
+                "--cwd",
+                workdir,
+                "--agent",
+                f"cat >/dev/null # agent-{secret}",
+                "--task",
+                secret,
+            )
+            kid = await spawn(podd, "kid", "--parent", "lead", "--agent", f"cat # {secret}")
+            titles = {psutil.Process(int(str(info["pid"]))).cmdline()[0] for info in (lead, kid)}
+            assert {f"podd: pod lead [{root}]", f"podd: pod kid [{root}]"} == titles
+            assert {
+                f"podd: fork server of lead [{root}]",
+                f"podd: root fork server [{root}]",
+            } <= set(titled_processes(root))
+            readers = []
+            for proc in psutil.process_iter(["cmdline"]):
+                if secret in " ".join(proc.info["cmdline"] or []):
+                    readers.append(proc.info["cmdline"])
+            assert [] == readers
+            assert 0 == (await podd("stop", "lead")).code
+
+    async def test_refused_first_spawn_leaves_no_process(self, podd: Podd, root: str) -> None:
+        loose = os.path.join(root, "loose")
+        os.mkdir(loose)
+        os.chmod(loose, 0o750)
+        with trio.fail_after(60):
+            refused = await podd("spawn", "loose")
+            assert (1, True) == (refused.code, "0700" in refused.stderr), refused
+
+            async def none_left() -> bool:
+                return not titled_processes(root)
+
+            await wait_for(none_left)
+        assert [] == pod_processes(root)

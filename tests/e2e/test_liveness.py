@@ -23,7 +23,7 @@ from podd.liveness import probe
 from podd.procfacts import is_alive
 from podd.registry import ChildRecord
 from protocol import ScopeRule
-from tests.conftest import Podd, pod_processes
+from tests.conftest import Podd, pod_processes, titled_processes
 from tests.e2e.support import result_of, wait_for
 
 TREE_GONE_BOUND = 30.0
@@ -204,6 +204,13 @@ class TestTreeKill:
                 for fd in pidfds.values():
                     os.close(fd)
             assert [] == [name for name, p in members.items() if _running(p)]
+
+            # Nor does any other process of podd: the fork servers go with their pods.
+            async def none_left() -> bool:
+                return not titled_processes(podd.root)
+
+            with trio.fail_after(TREE_GONE_BOUND):
+                await wait_for(none_left)
             # The orphans stopped cleanly, removing their directories; only the root's
             # is left, stale, until a reclaim.
             listing = (await podd("ls", "--json")).json()["pods"]
