@@ -15,7 +15,8 @@ pod's end of the pair closes, which includes the pod's death.
 Where ``clone`` cannot be called this way (an unknown architecture), ``available()``
 is false and children are started with ``exec`` as before (so does
 ``PODD_NO_FORKSERVER=1``). This module is the server side and imports no event loop;
-the pod's side is ``podd.forkclient``.
+the pod's side is ``podd.forkclient``; the processes start in ``podd._forkserver_main``,
+which nothing imports.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import socket
 import struct
 import sys
 import traceback
+from collections.abc import Callable
 
 from podd.proctitle import pod_title, set_title
 
@@ -66,8 +68,18 @@ def _clone_parent() -> int:
     return int(pid)
 
 
+RunPod = Callable[[list[str], str], int]
+"""What a forked process calls to become the pod: ``run_pod(argv, spec_json)``, its exit
+status. The start-up module (``podd._forkserver_main``) passes ``podd.process.main``:
+this module never imports the runtime it forks."""
+
+
 def _run_child(
-    spec_json: str, ready_fd: int, stderr_fd: int, env: dict[str, str] | None = None
+    run_pod: RunPod,
+    spec_json: str,
+    ready_fd: int,
+    stderr_fd: int,
+    env: dict[str, str] | None = None,
 ) -> None:
     """In the new process: become the pod. Never returns."""
     code = 1
@@ -84,9 +96,7 @@ def _run_child(
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
-        from podd.process import main
-
-        code = main(["--ready-fd", str(ready_fd)], spec_json=spec_json)
+        code = run_pod(["--ready-fd", str(ready_fd)], spec_json)
     except BaseException:
         with contextlib.suppress(Exception):
             traceback.print_exc()
@@ -96,10 +106,9 @@ def _run_child(
         os._exit(code)
 
 
-def serve(control_fd: int, pod: str = "?", root: str = "?") -> None:
+def serve(run_pod: RunPod, control_fd: int, pod: str = "?", root: str = "?") -> None:
     """The fork server's main loop: one fork per request, until the pod hangs up."""
     set_title(f"podd: fork server of {pod} [{root}]")
-    import podd.process  # noqa: F401  (the point: import the runtime once, here)
 
     control = socket.socket(fileno=control_fd)
     control.sendall(b"ready")
@@ -125,7 +134,7 @@ def serve(control_fd: int, pod: str = "?", root: str = "?") -> None:
             continue
         if pid == 0:
             control.close()
-            _run_child(message.decode(), ready_fd, stderr_fd)
+            _run_child(run_pod, message.decode(), ready_fd, stderr_fd)
         os.close(ready_fd)
         os.close(stderr_fd)
         control.sendall(str(pid).encode())
@@ -170,14 +179,13 @@ def root_has_live_pods(root: str) -> bool:
     return False
 
 
-def serve_root(root: str, ready_fd: int) -> None:
+def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
     """The root fork server's main loop."""
     import select
     import time
 
     import orjson
 
-    import podd.process  # noqa: F401  (the point: import the runtime once, here)
     from podd.paths import short_socket_path
 
     set_title(f"podd: root fork server [{root}]")
@@ -257,16 +265,9 @@ def serve_root(root: str, ready_fd: int) -> None:
                 conn.close()
                 for pidfd in watched:
                     os.close(pidfd)
-                _run_child(request["spec"], fds[0], fds[1], request["env"])
+                _run_child(run_pod, request["spec"], fds[0], fds[1], request["env"])
             for fd in fds:
                 os.close(fd)
             with contextlib.suppress(OSError):
                 watched[os.pidfd_open(pid)] = orjson.loads(request["spec"])["name"]
             conn.sendall(str(pid).encode())
-
-
-if __name__ == "__main__":
-    if sys.argv[1] == "--root":
-        serve_root(sys.argv[2], int(sys.argv[3]))
-    else:
-        serve(int(sys.argv[1]), *sys.argv[2:4])

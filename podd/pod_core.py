@@ -141,7 +141,7 @@ class PodCore:
         self._processes: dict[str, ChildProcess] = {}
         self.forkserver = (
             ForkServer(
-                [sys.executable, "-m", "podd.forkserver"],
+                [sys.executable, "-m", "podd._forkserver_main"],
                 pod_environment(),
                 [spec.name, spec.root],
             )

@@ -163,7 +163,7 @@ def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         subprocess.Popen(
-            [sys.executable, "-m", "podd.forkserver", "--root", root, str(write_fd)],
+            [sys.executable, "-m", "podd._forkserver_main", "--root", root, str(write_fd)],
             pass_fds=(write_fd,),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

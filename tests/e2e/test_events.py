@@ -79,7 +79,7 @@ if os.environ.get("PODD_TEST_INJECT"):
     _argv = " ".join(getattr(sys, "orig_argv", []))
     if "podd.process" in _argv:
         _start()  # a pod started with exec
-    elif "podd.forkserver" in _argv:
+    elif "podd._forkserver_main" in _argv:
         # Its forks are pods; the fork server itself keeps to one thread.
         os.register_at_fork(after_in_child=_start)
 """
