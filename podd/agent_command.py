@@ -99,6 +99,8 @@ def check_agent(command: str, cwd: str, path: str | None = None) -> str | None:
     """
     if not command.strip():
         return "the agent command is empty"
+    if "\0" in command:
+        return "the agent command contains a NUL byte, which no shell program can"
     problem = _syntax_error(command)
     if problem:
         return problem

@@ -40,6 +40,7 @@ REFUSED = [
     ("{ cat;", "syntax error"),
     ("cat )", "syntax error"),
     ("   ", "empty"),
+    ("cat\0x", "NUL byte"),
 ]
 
 
