@@ -87,7 +87,7 @@ class TurnsMixin(PodCore):
 
     def _confinement(self, tmpdir: str) -> sandbox.Confinement:
         write, excluded = scope.confinement_paths(self.spec.scope, self._held())
-        return sandbox.prepare_confinement(write, excluded, [tmpdir])
+        return sandbox.prepare_confinement(self.spec.agent or "", write, excluded, [tmpdir])
 
     async def _run_turn(self, handle: TurnHandle, stdin_data: bytes) -> None:
         tmpdir = os.path.join(self.spec.directory, "tmp")
@@ -97,13 +97,12 @@ class TurnsMixin(PodCore):
             with self._confinement(tmpdir) as confinement:
                 outcome = await run_turn(
                     handle,
-                    command=self.spec.agent or "",
+                    confinement=confinement,
                     cwd=self.spec.cwd,
                     env=self._turn_env(handle.turn, tmpdir),
                     stdin_data=stdin_data,
                     timeout=self.spec.turn_timeout,
                     output=self.output,
-                    preexec=confinement,
                     on_start=lambda pid: _write_marker(marker, pid),
                 )
         except Exception as exc:

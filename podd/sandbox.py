@@ -1,10 +1,11 @@
-"""Landlock confinement of agent turns.
+"""Confinement of agent turns: Landlock, and read-only bind mounts for exclusions.
 
-``prepare_confinement`` runs in the pod (the parent): it opens the paths and builds a
-Landlock ruleset. It returns a ``Confinement``, which the spawner passes as
-``preexec_fn``: in the child, between fork and exec, it moves the turn into its own
-process group and, under Landlock, restricts the child to the ruleset. The restriction
-is inherited by everything the agent starts, and cannot be lifted.
+``prepare_confinement`` runs in the pod. It opens the paths, builds a Landlock ruleset
+and writes the configuration of the exec wrapper (``podd/_confine_exec.py``) to a
+memory file. It returns a ``Confinement``: the argv and the file descriptors with which
+the spawner starts the turn. The wrapper confines its own process and then becomes
+``/bin/sh -c COMMAND``; no Python code runs between fork and exec in the pod. The
+restriction is inherited by everything the agent starts, and cannot be lifted.
 
 What a confined turn may do:
 
@@ -17,33 +18,83 @@ Anything else that needs write access (create, unlink, rename, open for writing,
 truncate, mknod, device ioctls) fails with ``EACCES``. Files opened before the
 restriction, such as the turn's stdin, stdout and stderr pipes, are not affected.
 
-Exclusions, and how they are approximated: Landlock can only add rights, never take
-them away beneath a path that has them. To keep the pod from writing under a path a
-child holds for write (an *excluded* path beneath a write path), the write path itself
-gets no rule; instead every existing entry along the way from the write path down to
-the excluded path, except the entries leading to the excluded path, gets full access
-(a directory) or file access (anything else). So, while an exclusion holds:
+Exclusions (paths a child holds for write, beneath a write path) depend on the mode
+that ``enforcement_mode()`` reports:
 
-- files directly in the write path, or in a directory between it and the excluded
-  path, can be read and written but not created, removed or renamed;
-- entries created there by someone else after the turn started are read only;
-- symlinks there are not followed to grant rights (their targets stay read only).
+- ``"exact"``: Landlock can only add rights beneath a path, never take them away, so
+  the wrapper enters a private mount namespace and bind-mounts each excluded path onto
+  itself read-only. Writes beneath it fail with ``EROFS``; the rest of the write path
+  keeps every right. Landlock then forbids the turn any mount change, so the bind
+  stays. A turn with no exclusion gets no namespace.
+- ``"approximate"`` (Landlock, but no usable mount namespaces, or
+  ``PODD_NO_NAMESPACES`` set): the write path itself gets no rule; every existing
+  entry along the way from it down to the excluded path, except the entries leading
+  to the excluded path, gets full access (a directory) or file access (anything else).
+  So, while an exclusion holds, files directly in the write path, or in a directory
+  between it and the excluded path, can be read and written but not created, removed
+  or renamed; entries created there by someone else after the turn started are read
+  only; symlinks there are not followed to grant rights.
+- ``"advisory"`` (no Landlock: old kernel, kernel without the LSM, or the ``landlock``
+  package absent): the turn is started as ``/bin/sh -c COMMAND`` in its own process
+  group, and nothing more.
 
-Write paths that do not exist are skipped. If Landlock is missing (old kernel, kernel
-without the LSM, or the ``landlock`` package absent), ``enforcement_mode()`` says
-``"advisory"`` and the returned ``Confinement`` only sets the process group.
+Write paths that do not exist are skipped; so are excluded paths in exact mode (in
+approximate mode a missing excluded path still takes the rule of its write path away).
+A write path at or beneath an excluded path gets no rule at all.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import json
 import os
 import stat
+import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Literal
+
+__all__ = [
+    "DEVICE_FILES",
+    "WRAPPER",
+    "Confinement",
+    "EnforcementMode",
+    "enforcement_detail",
+    "enforcement_mode",
+    "namespace_problem",
+    "prepare_confinement",
+]
+
+EnforcementMode = Literal["exact", "approximate", "advisory"]
+
+DEVICE_FILES = (
+    "/dev/null",
+    "/dev/zero",
+    "/dev/full",
+    "/dev/random",
+    "/dev/urandom",
+    "/dev/tty",
+)
+
+WRAPPER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_confine_exec.py")
+"""The exec wrapper, run by path (``python -I -S WRAPPER FD``) so that it imports no podd.
+
+It is a leaf: nothing here imports it. Its module docstring defines the configuration
+that ``prepare_confinement`` writes."""
+
+SHELL = "/bin/sh"
+
+_RULE_PATH_BENEATH = 1  # LANDLOCK_RULE_PATH_BENEATH
+_CAP_SYS_ADMIN = 21
+
+_APPROXIMATION = (
+    "while a child holds a path for write, files directly in the write path above it"
+    " (and in directories on the way to it) can be written but not created, removed or"
+    " renamed, and entries created there after the turn started are read-only"
+)
 
 
 @functools.cache
@@ -57,102 +108,180 @@ def _plumbing() -> Any:
     return landlock.plumbing
 
 
-__all__ = [
-    "DEVICE_FILES",
-    "Confinement",
-    "EnforcementMode",
-    "enforcement_mode",
-    "prepare_confinement",
-]
-
-EnforcementMode = Literal["landlock", "advisory"]
-
-DEVICE_FILES = (
-    "/dev/null",
-    "/dev/zero",
-    "/dev/full",
-    "/dev/random",
-    "/dev/urandom",
-    "/dev/tty",
-)
-
-_RULE_PATH_BENEATH = 1  # LANDLOCK_RULE_PATH_BENEATH
-_PR_SET_NO_NEW_PRIVS = 38
-
-
 @functools.cache
-def enforcement_mode() -> EnforcementMode:
-    """Return ``"landlock"`` if this kernel and package can confine turns, else ``"advisory"``.
-
-    The answer is computed once per process.
-    """
+def _landlock_problem() -> str | None:
+    """Say why turns cannot be put under Landlock here, or None if they can."""
     _ll = _plumbing()
     if _ll is None:
-        return "advisory"
+        return "the landlock package is not installed"
     from landlock import LandlockError
 
     try:
         ctypes.set_errno(0)
-        if _ll.landlock_abi_version() < 1:
-            return "advisory"
-        # Warm the package's cached syscall wrappers here, so that the child runs none
-        # of that set-up between fork and exec.
-        _ll.get_prctl()
-        _ll.get_restrict_self()
-        _ll.get_add_rule()
+        if _ll.landlock_abi_version() >= 1:
+            return None
     except (OSError, LandlockError):
+        pass
+    return "the kernel has no Landlock; see /sys/kernel/security/lsm"
+
+
+def _read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def namespace_problem(euid: int, read: Callable[[str], str | None]) -> str | None:
+    """Say why a process of ``euid`` cannot make a private mount namespace, or None.
+
+    ``read(path)`` returns a file's text, or None if it cannot be read. The checks are
+    static: as root, ``CAP_SYS_ADMIN`` in the effective set; otherwise unprivileged user
+    namespaces enabled (``user.max_user_namespaces`` above 0, and neither Debian's
+    ``kernel.unprivileged_userns_clone`` nor Ubuntu's AppArmor restriction turning them
+    off). A host that passes them but still refuses (a seccomp filter, say) fails the
+    turns that need a namespace, with the wrapper's message.
+    """
+    if euid == 0:
+        for line in (read("/proc/self/status") or "").splitlines():
+            name, _, value = line.partition(":")
+            if name == "CapEff":
+                with contextlib.suppress(ValueError):
+                    if int(value.strip(), 16) >> _CAP_SYS_ADMIN & 1:
+                        return None
+                break
+        return "root without CAP_SYS_ADMIN"
+    limit = (read("/proc/sys/user/max_user_namespaces") or "").strip()
+    if not limit.isdigit():
+        return "the kernel has no user namespaces"
+    if int(limit) == 0:
+        return "user namespaces disabled: user.max_user_namespaces is 0"
+    if (read("/proc/sys/kernel/unprivileged_userns_clone") or "").strip() == "0":
+        return "user namespaces disabled: kernel.unprivileged_userns_clone is 0"
+    if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") or "").strip() == "1":
+        return "user namespaces disabled: kernel.apparmor_restrict_unprivileged_userns is 1"
+    return None
+
+
+@functools.cache
+def _namespace_problem_here() -> str | None:
+    return namespace_problem(os.geteuid(), _read_text)
+
+
+def _no_namespaces() -> str | None:
+    """Say why turns here get no mount namespace, or None if they can."""
+    if os.environ.get("PODD_NO_NAMESPACES", ""):
+        return "PODD_NO_NAMESPACES is set"
+    return _namespace_problem_here()
+
+
+def enforcement_mode() -> EnforcementMode:
+    """Return how turns are confined here: ``"exact"``, ``"approximate"`` or ``"advisory"``.
+
+    The kernel checks run once per process; ``PODD_NO_NAMESPACES`` (any non-empty value)
+    is read on each call and forces ``"approximate"`` where Landlock works.
+    """
+    if _landlock_problem() is not None:
         return "advisory"
-    return "landlock"
+    if _no_namespaces() is not None:
+        return "approximate"
+    return "exact"
+
+
+def enforcement_detail() -> str:
+    """Return one sentence saying what is enforced here and, short of exact, what is lost."""
+    landlock = _landlock_problem()
+    if landlock is not None:
+        return (
+            f"no Landlock ({landlock}): writes are not confined; each turn only runs in"
+            " its own process group, and scope is checked only when it is delegated"
+        )
+    confined = "Landlock confines writes to the write scope and the turn's TMPDIR"
+    namespaces = _no_namespaces()
+    if namespaces is not None:
+        return f"{confined}; no mount namespaces ({namespaces}): {_APPROXIMATION}"
+    return (
+        f"{confined}; paths a child holds for write are read-only bind mounts in the"
+        " turn's own mount namespace, and the rest of the write scope stays fully writable"
+    )
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 class Confinement:
-    """A ``preexec_fn`` for an agent turn; close it once the process is spawned.
+    """How to start one agent turn; close it once the turn is over.
 
-    Calling it (in the child, between fork and exec) puts the calling process in a new
-    process group of its own (``setpgid(0, 0)``) and then, under Landlock, restricts it
-    to the ruleset. Any failure raises, so the spawn fails rather than run unconfined.
+    The spawner runs ``argv`` with ``pass_fds`` and ``process_group=0`` (a new process
+    group of its own, set before exec), then calls ``spawned()``. Under Landlock
+    ``argv`` runs the exec wrapper, which confines the process and then becomes
+    ``/bin/sh -c COMMAND``; ``status_fd`` turns readable once it has done so, or has
+    failed. If confining fails it exits with status 126 and a
+    ``podd: confinement failed: ...`` line on stderr, and the command does not run:
+    ``failure()`` then returns that line. In advisory mode ``argv`` is the shell itself.
 
-    The pod holds the ruleset as a file descriptor until ``close()`` (also run on
-    leaving a ``with`` block, and when the object is collected). The child's copy is
-    close-on-exec.
+    The pod holds its descriptors until ``close()`` (also run on leaving a ``with``
+    block, and when the object is collected).
     """
 
-    __slots__ = ("__weakref__", "_closer", "_fd", "_prctl", "_restrict_self")
+    __slots__ = ("__weakref__", "_closer", "_passed", "_status_fd", "argv", "mode", "pass_fds")
 
-    def __init__(self, ruleset_fd: int | None = None) -> None:
-        self._fd = ruleset_fd
-        self._prctl: Any = None
-        self._restrict_self: Any = None
-        self._closer: weakref.finalize[[int], Confinement] | None = None
-        if ruleset_fd is not None:
-            _ll = _plumbing()
-            assert _ll is not None
-            self._prctl = _ll.get_prctl()
-            self._restrict_self = _ll.get_restrict_self()
-            self._closer = weakref.finalize(self, os.close, ruleset_fd)
+    def __init__(
+        self,
+        argv: list[str],
+        mode: EnforcementMode,
+        pass_fds: Sequence[int] = (),
+        status_fd: int | None = None,
+    ) -> None:
+        self.argv = argv
+        self.mode = mode
+        self.pass_fds = tuple(pass_fds)
+        self._status_fd = status_fd
+        self._passed = weakref.finalize(self, _close_all, self.pass_fds)
+        kept = () if status_fd is None else (status_fd,)
+        self._closer = weakref.finalize(self, _close_all, kept)
 
     @property
     def enforced(self) -> bool:
-        """Say whether calling this applies a Landlock ruleset."""
-        return self._fd is not None
+        """Say whether the turn runs under a Landlock ruleset."""
+        return self.mode != "advisory"
 
-    def __call__(self) -> None:
-        os.setpgid(0, 0)
-        if self._fd is None:
-            return
-        if self._closer is None or not self._closer.alive:
-            raise RuntimeError("confinement used after close()")
-        # The package's error checks read ctypes' saved errno, which a successful call
-        # leaves as it was: clear it first so a stale value is not taken for a failure.
-        ctypes.set_errno(0)
-        self._prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        ctypes.set_errno(0)
-        self._restrict_self(self._fd, 0)
+    @property
+    def status_fd(self) -> int | None:
+        """The read end of the wrapper's status pipe, or None in advisory mode.
+
+        After ``spawned()`` it turns readable (end-of-file, or the failure message) as
+        soon as the wrapper has exec'd the command or given up. Do not read it; use
+        ``failure()``.
+        """
+        return self._status_fd
+
+    def spawned(self) -> None:
+        """Close the pod's copies of ``pass_fds``; calling again does nothing."""
+        self._passed()
+
+    def failure(self) -> str | None:
+        """Return the wrapper's failure message, or None if it ran the command.
+
+        Call it once the process has exited. Never blocks.
+        """
+        if self._status_fd is None or not self._closer.alive:
+            return None
+        try:
+            os.set_blocking(self._status_fd, False)
+            data = os.read(self._status_fd, 4096)
+        except OSError:
+            return None
+        return data.decode(errors="replace").strip() or None
 
     def close(self) -> None:
-        """Close the ruleset; calling again does nothing."""
-        if self._closer is not None:
-            self._closer()
+        """Close every descriptor the pod holds for this turn; calling again does nothing."""
+        self._passed()
+        self._closer()
 
     def __enter__(self) -> Confinement:
         return self
@@ -167,40 +296,95 @@ class Confinement:
 
 
 def prepare_confinement(
-    write_paths: Sequence[str], excluded: Sequence[str], extra_write: Sequence[str]
+    command: str,
+    write_paths: Sequence[str],
+    excluded: Sequence[str],
+    extra_write: Sequence[str],
+    *,
+    mode: EnforcementMode | None = None,
 ) -> Confinement:
-    """Build the confinement of one agent turn.
+    """Build the confinement of one turn that runs ``/bin/sh -c command``.
 
     ``write_paths`` get full access beneath them, except beneath ``excluded`` paths
-    (held for write by a child), which are approximated as the module docstring says.
-    ``extra_write`` (the turn's own temp dirs) get full access whatever the exclusions.
-    Paths that do not exist are skipped.
+    (held for write by a child), which are excluded as the module docstring says for
+    ``mode`` (by default ``enforcement_mode()``). ``extra_write`` (the turn's own temp
+    dirs) get full access whatever the exclusions. Paths that do not exist are skipped.
 
-    Always returns a callable for ``preexec_fn``: in advisory mode it only sets the
-    process group. Raises ``OSError`` if the ruleset cannot be built.
+    Raises ``OSError`` if the ruleset or the configuration cannot be built.
     """
-    if enforcement_mode() == "advisory":
-        return Confinement()
+    if mode is None:
+        mode = enforcement_mode()
+    if mode == "advisory":
+        return Confinement([SHELL, "-c", command], mode)
     _ll = _plumbing()
     assert _ll is not None
     handled = int(_ll.FSAccess.all())
-    ruleset_fd = _create_ruleset(handled)
+    excluded_real = list(dict.fromkeys(os.path.realpath(path) for path in excluded))
+    write_real = [os.path.realpath(path) for path in write_paths]
+    extra_real = [os.path.realpath(path) for path in extra_write]
+    read_only: list[str] = []
+    status_r, status_w = os.pipe()
+    owned = [status_r, status_w]
     try:
+        ruleset_fd = _create_ruleset(handled)
+        owned.append(ruleset_fd)
         builder = _RulesetBuilder(ruleset_fd, handled)
         builder.add_path(
             "/", int(_ll.FSAccess.READ_FILE | _ll.FSAccess.READ_DIR | _ll.FSAccess.EXECUTE)
         )
         for device in DEVICE_FILES:
             builder.add_path(device, builder.file_access)
-        excluded_real = [os.path.realpath(path) for path in excluded]
-        for path in write_paths:
-            builder.add_write_tree(os.path.realpath(path), excluded_real)
-        for path in extra_write:
+        if mode == "exact":
+            granted = [w for w in write_real if not any(_within(w, x) for x in excluded_real)]
+            for path in granted:
+                builder.add_path(path, handled)
+            read_only = _bind_targets(granted, excluded_real)
+        else:
+            for path in write_real:
+                builder.add_write_tree(path, excluded_real)
+        for path in extra_real:
             builder.add_path(path, handled)
+        config = {
+            "command": command,
+            "unshare": bool(read_only),
+            "excluded": read_only,
+            "writable": [t for t in extra_real if any(_within(t, x) for x in read_only)],
+            "ruleset_fd": ruleset_fd,
+            "status_fd": status_w,
+        }
+        config_fd = _memory_file(json.dumps(config).encode())
+        owned.append(config_fd)
     except BaseException:
-        os.close(ruleset_fd)
+        _close_all(owned)
         raise
-    return Confinement(ruleset_fd)
+    argv = [sys.executable, "-I", "-S", WRAPPER, str(config_fd)]
+    return Confinement(argv, mode, [status_w, ruleset_fd, config_fd], status_r)
+
+
+def _bind_targets(write_paths: Sequence[str], excluded: Sequence[str]) -> list[str]:
+    """The excluded paths to bind read-only: those that exist strictly beneath a write
+    path, outermost only (a bind beneath a read-only bind is read-only already)."""
+    beneath = sorted(x for x in excluded if any(x != w and _within(x, w) for w in write_paths))
+    targets: list[str] = []
+    for path in beneath:
+        if any(_within(path, t) for t in targets) or not os.path.lexists(path):
+            continue
+        targets.append(path)
+    return targets
+
+
+def _memory_file(data: bytes) -> int:
+    """An anonymous file holding ``data``, positioned at its start (close-on-exec)."""
+    fd = os.memfd_create("podd-confine", os.MFD_CLOEXEC)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.lseek(fd, 0, os.SEEK_SET)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def _create_ruleset(handled: int) -> int:
@@ -254,7 +438,8 @@ class _RulesetBuilder:
             os.close(fd)
 
     def add_write_tree(self, top: str, excluded: Sequence[str]) -> None:
-        """Allow full access beneath ``top`` except beneath any of ``excluded``."""
+        """Allow full access beneath ``top`` except beneath any of ``excluded``
+        (the approximation of the module docstring)."""
         if any(_within(top, ex) for ex in excluded):
             return
         inside = [ex for ex in excluded if _within(ex, top)]

@@ -1,4 +1,4 @@
-"""One agent turn: ``/bin/sh -c CMD`` in its own process group, input on stdin.
+"""One agent turn: ``/bin/sh -c CMD``, confined, in its own process group, input on stdin.
 
 stdout and stderr go, merged, to the pod's output log. A turn ends exactly once, as
 finished (exit 0) or errored (non-zero exit, a signal, the turn timeout, or a stop).
@@ -18,6 +18,7 @@ import attrs
 import trio
 
 from podd.procfacts import kill_group, signal_name
+from podd.sandbox import Confinement
 
 __all__ = ["OutputLog", "TurnHandle", "TurnOutcome", "run_turn"]
 
@@ -91,39 +92,52 @@ class TurnHandle:
 async def run_turn(
     handle: TurnHandle,
     *,
-    command: str,
+    confinement: Confinement,
     cwd: str,
     env: Mapping[str, str],
     stdin_data: bytes,
     timeout: float,
     output: OutputLog,
-    preexec: Callable[[], None],
     on_start: Callable[[int], None] = lambda pid: None,
 ) -> TurnOutcome:
-    """Run one turn to its end and say how it ended. Never raises for the agent's sake."""
+    """Run one turn to its end and say how it ended. Never raises for the agent's sake.
+
+    The process is started as ``confinement`` says, in a new process group of its own
+    (set before exec, so that the group can be killed from the first moment). The
+    caller closes ``confinement`` after the turn. ``on_start`` is called once the
+    agent's command runs, that is once the process is confined; a stop requested
+    before then reaches the command, not the wrapper. If confining fails, the turn
+    errors with the wrapper's message (it is in the output too) and exit status 126.
+    """
     started = trio.current_time()
     try:
         proc = await trio.lowlevel.open_process(
-            ["/bin/sh", "-c", command],
+            confinement.argv,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            preexec_fn=preexec,
+            pass_fds=confinement.pass_fds,
+            process_group=0,
         )
     except OSError as exc:
         return TurnOutcome(handle.turn, False, f"agent could not start: {exc}")
+    finally:
+        confinement.spawned()
     handle.pgid = proc.pid
-    on_start(proc.pid)
     timed_out = False
     output_done = trio.Event()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_feed_stdin, proc, stdin_data)
             nursery.start_soon(_pump_output, proc, output, output_done)
-            with handle._scope, trio.move_on_after(timeout) as timeout_scope:
-                await proc.wait()
+            with trio.move_on_after(timeout) as timeout_scope:
+                if confinement.status_fd is not None:
+                    await trio.lowlevel.wait_readable(confinement.status_fd)
+                on_start(proc.pid)
+                with handle._scope:
+                    await proc.wait()
             timed_out = timeout_scope.cancelled_caught
             if proc.returncode is None and handle.cancel_reason is not None and not timed_out:
                 kill_group(proc.pid, signal.SIGTERM)
@@ -171,6 +185,11 @@ async def run_turn(
         )
     if code == 0:
         return TurnOutcome(handle.turn, True, f"turn {handle.turn} finished", 0, None, duration)
+    failure = confinement.failure()
+    if failure is not None:
+        return TurnOutcome(
+            handle.turn, False, f"turn {handle.turn} not run: {failure}", code, None, duration
+        )
     if code < 0:
         name = signal_name(-code)
         return TurnOutcome(

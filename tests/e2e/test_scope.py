@@ -1,5 +1,6 @@
 """Scope end to end (issue 5): delegation only narrows, writes are exclusive, and the
-kernel (Landlock) holds agents to their write scope."""
+kernel (Landlock, and read-only bind mounts for what a child holds) holds agents to
+their write scope."""
 
 from __future__ import annotations
 
@@ -12,13 +13,38 @@ from podd import sandbox
 from tests.conftest import Podd, pod_processes
 
 landlock_only = pytest.mark.skipif(
-    sandbox.enforcement_mode() != "landlock", reason="Landlock is not available here"
+    sandbox.enforcement_mode() == "advisory", reason="Landlock is not available here"
 )
+exact_only = pytest.mark.skipif(
+    sandbox.enforcement_mode() != "exact",
+    reason=f"exclusions are not exact here: {sandbox.enforcement_detail()}",
+)
+
+READ_ONLY = "Read-only file system"
+DENIED = "Permission denied"
 
 
 def exists(path: str) -> bool:
     """A local stat (synchronous on purpose: it does not block on anything)."""
     return os.path.exists(path)
+
+
+def contents(path: str) -> str:
+    """A local read (synchronous on purpose, like ``exists``)."""
+    with open(path) as f:
+        return f.read()
+
+
+def make_tree(workdir: str) -> tuple[str, str, str]:
+    """``(W, W/sub, other)`` beneath ``workdir``, with a file ``W/f`` holding ``old``."""
+    work = os.path.join(workdir, "W")
+    sub = os.path.join(work, "sub")
+    other = os.path.join(workdir, "other")
+    os.makedirs(sub)
+    os.mkdir(other)
+    with open(os.path.join(work, "f"), "w") as f:
+        f.write("old\n")
+    return work, sub, other
 
 
 async def spawn(podd: Podd, *args: str) -> dict[str, object]:
@@ -98,6 +124,7 @@ class TestDelegation:
             assert own == status["scope"]
             assert {"c": [{"target": part, "permission": "write", "recursive": True}]} == delegated
             assert sandbox.enforcement_mode() == status["enforcement"]
+            assert sandbox.enforcement_detail() == status["enforcement_detail"]
             assert 0 == (await podd("stop", "p")).code
 
 
@@ -144,7 +171,8 @@ class TestEnforcement:
             await spawn(podd, "p", "--scope", f"{workdir}:write", "--agent", f"touch {target}")
             await spawn(podd, "c", "--parent", "p", "--scope", f"{part}:write")
             assert 1 == await send_wait(podd, "p")
-            assert "Permission denied" in await output(podd, "p")
+            exact = sandbox.enforcement_mode() == "exact"
+            assert (READ_ONLY if exact else DENIED) in await output(podd, "p")
             assert not exists(target)
             assert 0 == (await podd("stop", "c")).code
             assert 0 == await send_wait(podd, "p")
@@ -157,4 +185,79 @@ class TestEnforcement:
             await spawn(podd, "p", "--scope", f"{workdir}:read", "--agent", agent)
             assert 0 == await send_wait(podd, "p")
             assert "ok\n" in await output(podd, "p")
+            assert 0 == (await podd("stop", "p")).code
+
+
+@exact_only
+class TestExactExclusion:
+    """While a child holds W/sub for write, its parent's agent keeps every other right in W."""
+
+    async def test_the_parent_keeps_w_and_only_w_sub_is_read_only(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        with trio.fail_after(60):
+            work, sub, other = make_tree(workdir)
+            await spawn(podd, "p", "--scope", f"{work}:write", "--agent", "sh")
+            await spawn(podd, "c", "--parent", "p", "--scope", f"{sub}:write")
+            script = f"""set -e
+            cd {work}
+            echo new > new.txt
+            mkdir d && mkdir d/e && echo x > d/e/g && mv d/e/g d/h && rm -r d/e
+            echo saved > .f.tmp && mv .f.tmp f
+            staged=$(mktemp) && echo staged > "$staged" && mv "$staged" staged.txt
+            """
+            assert 0 == await send_wait(podd, "p", script)
+            assert ["d", "f", "new.txt", "staged.txt", "sub"] == sorted(os.listdir(work))
+            assert ("saved\n", "staged\n") == (
+                contents(os.path.join(work, "f")),
+                contents(os.path.join(work, "staged.txt")),
+            )
+            assert 1 == await send_wait(podd, "p", f"echo x > {sub}/x")
+            assert READ_ONLY in await output(podd, "p")
+            assert 1 == await send_wait(podd, "p", f"touch {other}/x")
+            assert DENIED in await output(podd, "p")
+            assert ([], []) == (os.listdir(sub), os.listdir(other))
+            status = (await podd("status", "p", "--json")).json()
+            assert "exact" == status["enforcement"]
+            assert "read-only bind mounts" in status["enforcement_detail"]
+            assert 0 == (await podd("stop", "c")).code
+            assert 0 == await send_wait(podd, "p", f"echo x > {sub}/x")
+            assert "x\n" == contents(os.path.join(sub, "x"))
+            assert 0 == (await podd("stop", "p")).code
+
+    async def test_the_child_writes_what_it_holds(self, podd: Podd, workdir: str) -> None:
+        with trio.fail_after(60):
+            work, sub, _ = make_tree(workdir)
+            await spawn(podd, "p", "--scope", f"{work}:write")
+            await spawn(podd, "c", "--parent", "p", "--scope", f"{sub}:write", "--agent", "sh")
+            assert 0 == await send_wait(podd, "c", f"echo x > {sub}/x")
+            assert 1 == await send_wait(podd, "c", f"touch {work}/new.txt")
+            assert DENIED in await output(podd, "c")
+            assert ["x"] == os.listdir(sub)
+            assert not exists(os.path.join(work, "new.txt"))
+            assert 0 == (await podd("stop", "p")).code
+
+
+@landlock_only
+class TestApproximateExclusion:
+    """Without mount namespaces (forced here), an exclusion costs its parent more."""
+
+    async def test_the_parent_cannot_create_entries_beside_the_held_path(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        with trio.fail_after(60):
+            podd.env["PODD_NO_NAMESPACES"] = "1"
+            work, sub, _ = make_tree(workdir)
+            await spawn(podd, "p", "--scope", f"{work}:write", "--agent", "sh")
+            await spawn(podd, "c", "--parent", "p", "--scope", f"{sub}:write")
+            status = (await podd("status", "p", "--json")).json()
+            assert "approximate" == status["enforcement"]
+            assert "no mount namespaces (PODD_NO_NAMESPACES is set)" in status["enforcement_detail"]
+            assert 0 == await send_wait(podd, "p", f"echo new > {work}/f")
+            assert 1 == await send_wait(podd, "p", f"touch {work}/new.txt")
+            assert 1 == await send_wait(podd, "p", f"touch {sub}/x")
+            assert DENIED in await output(podd, "p")
+            assert (["f", "sub"], []) == (sorted(os.listdir(work)), os.listdir(sub))
+            assert 0 == (await podd("stop", "c")).code
+            assert 0 == await send_wait(podd, "p", f"touch {work}/new.txt {sub}/x")
             assert 0 == (await podd("stop", "p")).code

@@ -1,15 +1,79 @@
+"""Confinement of turns: real commands started the way the pod starts them.
+
+Every command runs through ``prepare_confinement`` and, under Landlock, the exec wrapper;
+``spawn`` bounds each run with ``trio.fail_after``.
+"""
+
 from __future__ import annotations
 
+import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, NamedTuple
 
 import pytest
+import trio
 
-from podd.sandbox import Confinement, enforcement_mode, prepare_confinement
+from podd import _confine_exec, sandbox
+from podd._confine_exec import mount_points_beneath, parse_config, remount_flags
+from podd.sandbox import (
+    WRAPPER,
+    EnforcementMode,
+    enforcement_detail,
+    enforcement_mode,
+    namespace_problem,
+    prepare_confinement,
+)
+from podd.turns import OutputLog, TurnHandle, run_turn
+
+RUN_TIMEOUT = 20.0
+NOBODY = 65534
+READ_ONLY = "Read-only file system"
+DENIED = "Permission denied"
+CONFINEMENT_FAILED = "podd: confinement failed: "
+
+
+class Ran(NamedTuple):
+    code: int
+    stdout: str
+    stderr: str
+
+
+def read_text(path: str) -> str | None:
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def contents(path: str) -> str:
+    """A local read (synchronous on purpose: a test file, it blocks on nothing)."""
+    with open(path) as f:
+        return f.read()
+
+
+def put(path: str, text: str, mode: str = "w") -> None:
+    with open(path, mode) as f:
+        f.write(text)
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+def skip_unless(mode: EnforcementMode) -> None:
+    """Skip unless this kernel can confine turns in ``mode``."""
+    here = enforcement_mode()
+    if here == "advisory" and mode != "advisory":
+        pytest.skip("Landlock is not available here: confinement is advisory")
+    if mode == "exact" and here != "exact":
+        pytest.skip(f"no mount namespaces here: {enforcement_detail()}")
 
 
 @pytest.fixture
@@ -18,13 +82,20 @@ def landlock() -> None:
         pytest.skip("Landlock is not available here: confinement is advisory")
 
 
+@pytest.fixture(params=["exact", "approximate"])
+def mode(request: pytest.FixtureRequest) -> EnforcementMode:
+    chosen: EnforcementMode = request.param
+    skip_unless(chosen)
+    return chosen
+
+
 def make_dir() -> str:
     return os.path.realpath(tempfile.mkdtemp(dir="/tmp"))
 
 
 @pytest.fixture
 def work() -> Iterator[str]:
-    """A write-scope directory holding file f, directories held/ (with f) and free/."""
+    """A write-scope directory holding file f, directories held/ (with f and deep/) and free/."""
     top = make_dir()
     os.makedirs(os.path.join(top, "held", "deep"))
     os.makedirs(os.path.join(top, "free"))
@@ -49,43 +120,81 @@ def temp() -> Iterator[str]:
     shutil.rmtree(top)
 
 
-def run(
+async def spawn(
+    argv: Sequence[str], pass_fds: Sequence[int] = (), *, cwd: str | None = None, **options: Any
+) -> Ran:
+    """Start ``argv`` as ``run_turn`` does (own process group, ``pass_fds``) and wait."""
+    with trio.fail_after(RUN_TIMEOUT):
+        proc = await trio.run_process(
+            list(argv),
+            pass_fds=pass_fds,
+            process_group=0,
+            cwd=cwd,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            **options,
+        )
+    return Ran(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+
+
+async def run(
     script: str,
     write_paths: Sequence[str] = (),
     excluded: Sequence[str] = (),
     extra_write: Sequence[str] = (),
-) -> subprocess.CompletedProcess[str]:
-    """Run ``sh -c script`` confined, with a timeout, and return its outcome."""
-    with prepare_confinement(write_paths, excluded, extra_write) as confine:
-        return run_with(["/bin/sh", "-c", script], confine)
+    *,
+    mode: EnforcementMode | None = None,
+    cwd: str | None = None,
+) -> Ran:
+    """Run ``sh -c script`` confined as a turn is, and return its outcome."""
+    with prepare_confinement(script, write_paths, excluded, extra_write, mode=mode) as confine:
+        return await spawn(confine.argv, confine.pass_fds, cwd=cwd)
 
 
-def run_with(argv: list[str], preexec: Callable[[], None]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        argv, preexec_fn=preexec, capture_output=True, text=True, timeout=10, check=False
-    )
+async def run_wrapper(config: bytes) -> Ran:
+    """Run the wrapper directly on a configuration given as bytes."""
+    fd = os.memfd_create("test-config")
+    try:
+        os.write(fd, config)
+        os.lseek(fd, 0, os.SEEK_SET)
+        return await spawn([sys.executable, "-I", "-S", WRAPPER, str(fd)], [fd])
+    finally:
+        os.close(fd)
 
 
-def assert_ok(result: subprocess.CompletedProcess[str]) -> None:
-    assert (result.returncode, result.stderr) == (0, "")
+def assert_ok(result: Ran) -> None:
+    assert (0, "") == (result.code, result.stderr)
 
 
-def assert_denied(result: subprocess.CompletedProcess[str]) -> None:
-    assert result.returncode != 0
-    assert "Permission denied" in result.stderr
+def assert_denied(result: Ran) -> None:
+    assert 0 != result.code
+    assert DENIED in result.stderr, result
 
 
-@pytest.mark.usefixtures("landlock")
+def assert_read_only(result: Ran) -> None:
+    assert 0 != result.code
+    assert READ_ONLY in result.stderr, result
+
+
+def mount_points() -> str:
+    with open("/proc/self/mountinfo") as f:
+        return f.read()
+
+
 class TestWriteScope:
-    """A confined turn writes beneath its write paths and nowhere else."""
+    """A confined turn writes beneath its write paths and nowhere else, in either mode."""
 
-    def test_touch_inside_works(self, work: str) -> None:
-        assert_ok(run(f"touch {work}/new && mkdir {work}/d && echo x > {work}/d/g", [work]))
-        assert os.path.exists(os.path.join(work, "d", "g"))
+    async def test_touch_inside_works(self, mode: EnforcementMode, work: str) -> None:
+        script = f"touch {work}/new && mkdir {work}/d && echo x > {work}/d/g"
+        assert_ok(await run(script, [work], mode=mode))
+        assert exists(os.path.join(work, "d", "g"))
 
-    def test_remove_and_rename_inside_work(self, work: str) -> None:
-        assert_ok(run(f"mv {work}/free/f {work}/moved && rm -r {work}/held", [work]))
-        assert sorted(os.listdir(work)) == ["f", "free", "moved"]
+    async def test_remove_and_rename_inside_work(self, mode: EnforcementMode, work: str) -> None:
+        assert_ok(
+            await run(f"mv {work}/free/f {work}/moved && rm -r {work}/held", [work], mode=mode)
+        )
+        assert ["f", "free", "moved"] == sorted(os.listdir(work))
 
     @pytest.mark.parametrize(
         "script",
@@ -97,47 +206,84 @@ class TestWriteScope:
             "ln -s /etc/passwd {outside}/l",
         ],
     )
-    def test_writes_outside_fail_with_permission_denied(
-        self, work: str, outside: str, script: str
+    async def test_writes_outside_fail_with_permission_denied(
+        self, mode: EnforcementMode, work: str, outside: str, script: str
     ) -> None:
-        assert_denied(run(script.format(outside=outside), [work]))
-        assert os.listdir(outside) == []
+        assert_denied(await run(script.format(outside=outside), [work], mode=mode))
+        assert [] == os.listdir(outside)
 
-    def test_existing_file_outside_cannot_be_changed(self, work: str, outside: str) -> None:
+    async def test_existing_file_outside_cannot_be_changed(
+        self, mode: EnforcementMode, work: str, outside: str
+    ) -> None:
         path = os.path.join(outside, "f")
-        with open(path, "w") as file:
-            file.write("old\n")
-        assert_denied(run(f"echo new > {path}", [work]))
-        assert_denied(run(f"rm {path}", [work]))
-        assert_denied(run(f"mv {work}/f {path}", [work]))
-        with open(path) as file:
-            assert file.read() == "old\n"
+        put(path, "old\n")
+        assert_denied(await run(f"echo new > {path}", [work], mode=mode))
+        assert_denied(await run(f"rm {path}", [work], mode=mode))
+        assert_denied(await run(f"mv {work}/f {path}", [work], mode=mode))
+        assert "old\n" == contents(path)
 
-    def test_descendants_inherit_the_confinement(self, work: str, outside: str) -> None:
-        assert_denied(run(f"/bin/sh -c 'sh -c \"touch {outside}/f\"'", [work]))
+    async def test_descendants_inherit_the_confinement(
+        self, mode: EnforcementMode, work: str, outside: str
+    ) -> None:
+        assert_denied(await run(f"/bin/sh -c 'sh -c \"touch {outside}/f\"'", [work], mode=mode))
 
-    def test_no_write_paths_means_read_only(self, work: str) -> None:
-        assert_denied(run(f"touch {work}/new"))
+    async def test_no_write_paths_means_read_only(self, mode: EnforcementMode, work: str) -> None:
+        assert_denied(await run(f"touch {work}/new", mode=mode))
 
-    def test_missing_write_path_is_skipped(self, work: str) -> None:
-        assert_ok(run(f"touch {work}/new", [f"{work}/missing", work]))
+    async def test_missing_write_path_is_skipped(self, mode: EnforcementMode, work: str) -> None:
+        assert_ok(await run(f"touch {work}/new", [f"{work}/missing", work], mode=mode))
 
-    def test_symlinked_write_path_is_resolved(self, work: str, outside: str) -> None:
+    async def test_symlinked_write_path_is_resolved(
+        self, mode: EnforcementMode, work: str, outside: str
+    ) -> None:
         link = os.path.join(outside, "link")
         os.symlink(work, link)
-        assert_ok(run(f"touch {work}/new", [link]))
+        assert_ok(await run(f"touch {work}/new", [link], mode=mode))
 
-    def test_write_path_may_be_a_file(self, work: str) -> None:
-        assert_ok(run(f"echo new > {work}/f", [f"{work}/f"]))
-        assert_denied(run(f"touch {work}/g", [f"{work}/f"]))
+    async def test_write_path_may_be_a_file(self, mode: EnforcementMode, work: str) -> None:
+        assert_ok(await run(f"echo new > {work}/f", [f"{work}/f"], mode=mode))
+        assert_denied(await run(f"touch {work}/g", [f"{work}/f"], mode=mode))
 
-    def test_temp_dir_is_writable(self, work: str, temp: str) -> None:
-        assert_ok(run(f"mktemp -p {temp} && touch {temp}/f", [work], extra_write=[temp]))
+    async def test_temp_dir_is_writable(self, mode: EnforcementMode, work: str, temp: str) -> None:
+        script = f"mktemp -p {temp} && touch {temp}/f"
+        assert_ok(await run(script, [work], extra_write=[temp], mode=mode))
 
-    def test_temp_dir_stays_writable_inside_an_exclusion(self, work: str) -> None:
+    async def test_temp_dir_stays_writable_inside_an_exclusion(
+        self, mode: EnforcementMode, work: str
+    ) -> None:
         temp = os.path.join(work, "held", "tmp")
         os.mkdir(temp)
-        assert_ok(run(f"touch {temp}/f", [work], [f"{work}/held"], [temp]))
+        assert_ok(await run(f"touch {temp}/f", [work], [f"{work}/held"], [temp], mode=mode))
+        assert_ok(await run(f"touch {temp}/g", [work], [f"{work}/held"], [temp], mode=mode))
+        assert ["f", "g"] == sorted(os.listdir(temp))
+
+    async def test_exclusion_of_the_write_path_itself_leaves_nothing_writable(
+        self, mode: EnforcementMode, work: str
+    ) -> None:
+        assert_denied(await run(f"touch {work}/free/g", [work], [work], mode=mode))
+
+    async def test_exclusion_above_the_write_path_leaves_it_read_only(
+        self, mode: EnforcementMode, work: str
+    ) -> None:
+        assert_denied(await run(f"touch {work}/free/g", [f"{work}/free"], [work], mode=mode))
+
+    async def test_excluded_directory_cannot_be_written(
+        self, mode: EnforcementMode, work: str
+    ) -> None:
+        held = f"{work}/held"
+        for script in (
+            f"touch {held}/new",
+            f"echo x > {held}/f",
+            f"touch {held}/deep/new",
+            f"rm {held}/f",
+            f"mv {work}/free/f {held}/g",
+            f"mv {held} {work}/free/held",
+            f"rm -rf {held}",
+        ):
+            result = await run(script, [work], [held], mode=mode)
+            assert 0 != result.code, script
+        assert ["deep", "f"] == sorted(os.listdir(held))
+        assert "old\n" == contents(f"{work}/free/f")
 
 
 @pytest.mark.usefixtures("landlock")
@@ -157,73 +303,238 @@ class TestReadAndExecute:
             "head -c 16 /dev/zero > /dev/null",
         ],
     )
-    def test_reads_and_exec_work(self, work: str, script: str) -> None:
-        assert_ok(run(script, [work]))
+    async def test_reads_and_exec_work(self, work: str, script: str) -> None:
+        assert_ok(await run(script, [work], [f"{work}/held"]))
 
-    def test_reads_outside_the_write_scope(self, work: str, outside: str) -> None:
-        with open(os.path.join(outside, "f"), "w") as file:
-            file.write("hello\n")
-        result = run(f"cat {outside}/f", [work])
-        assert (result.returncode, result.stdout) == (0, "hello\n")
+    async def test_reads_outside_the_write_scope(self, work: str, outside: str) -> None:
+        put(os.path.join(outside, "f"), "hello\n")
+        result = await run(f"cat {outside}/f {work}/held/f", [work], [f"{work}/held"])
+        assert (0, "hello\nold\n") == (result.code, result.stdout)
 
-    def test_python_runs_confined(self, work: str) -> None:
-        with prepare_confinement([work], [], []) as confine:
-            result = run_with([sys.executable, "-c", "import json; print(json.dumps(1))"], confine)
-        assert (result.returncode, result.stdout) == (0, "1\n")
+    async def test_the_agent_inherits_no_descriptor_of_the_confinement(self, work: str) -> None:
+        script = "ls /proc/$$/fd"
+        plain = await run(script, mode="advisory")
+        confined = await run(script, [work], [f"{work}/held"])
+        assert (0, plain.stdout) == (confined.code, confined.stdout)
+        assert ["0", "1", "2"] == plain.stdout.split()
+
+    async def test_python_runs_confined(self, work: str) -> None:
+        script = f"{sys.executable} -c 'import json; print(json.dumps(1))'"
+        result = await run(script, [work], [f"{work}/held"])
+        assert (0, "1\n") == (result.code, result.stdout)
+
+    async def test_the_turn_keeps_its_environment_and_ids(self, work: str) -> None:
+        script = 'echo "$PODD_TEST_VALUE $(id -u) $(id -g)"'
+        with prepare_confinement(script, [work], [f"{work}/held"], []) as confine:
+            env = {**os.environ, "PODD_TEST_VALUE": "kept"}
+            result = await spawn(confine.argv, confine.pass_fds, env=env)
+        assert (0, f"kept {os.getuid()} {os.getgid()}\n") == (result.code, result.stdout)
 
 
-@pytest.mark.usefixtures("landlock")
-class TestExclusions:
-    """Beneath an excluded path nothing is written; existing siblings stay writable."""
+class TestExactExclusions:
+    """In exact mode, only beneath an excluded path is the write path read-only."""
 
-    def test_excluded_directory_cannot_be_written(self, work: str) -> None:
+    @pytest.fixture(autouse=True)
+    def exact(self) -> None:
+        skip_unless("exact")
+
+    async def test_everything_else_in_the_write_path_works(self, work: str, temp: str) -> None:
+        script = f"""set -e
+        cd {work}
+        echo new > new.txt
+        mkdir d && mkdir -p d/e/f && echo x > d/e/f/g && rm d/e/f/g && rmdir d/e/f
+        touch free/gone && rm free/gone && rm -r free
+        mv f moved && mv moved f
+        echo saved > .f.tmp && mv .f.tmp f
+        staged=$(mktemp -p {temp}) && echo staged > "$staged" && mv "$staged" staged.txt
+        """
+        assert_ok(await run(script, [work], [f"{work}/held"], [temp]))
+        assert ["d", "f", "held", "new.txt", "staged.txt"] == sorted(os.listdir(work))
+        assert ["e"] == os.listdir(f"{work}/d")
+        assert ("saved\n", "staged\n") == (contents(f"{work}/f"), contents(f"{work}/staged.txt"))
+
+    async def test_atomic_save_with_python_works(self, work: str) -> None:
+        code = (
+            "import os, tempfile; "
+            f"fd, tmp = tempfile.mkstemp(dir={work!r}); os.write(fd, b'atomic'); os.close(fd); "
+            f"os.replace(tmp, {work + '/f'!r})"
+        )
+        assert_ok(await run(f'{sys.executable} -c "{code}"', [work], [f"{work}/held"]))
+        assert "atomic" == contents(f"{work}/f")
+
+    @pytest.mark.parametrize(
+        "script",
+        [
+            "touch {held}/x",
+            "echo x > {held}/f",
+            "mkdir {held}/d",
+            "touch {held}/deep/new",
+            "rm {held}/f",
+            "mv {held}/f {held}/g",
+            "cp {work}/f {held}/copy",
+        ],
+    )
+    async def test_writes_beneath_the_excluded_path_fail_read_only(
+        self, work: str, script: str
+    ) -> None:
         held = f"{work}/held"
-        for script in (
-            f"touch {held}/new",
-            f"echo x > {held}/f",
-            f"touch {held}/deep/new",
-            f"rm {held}/f",
-            f"mv {work}/free/f {held}/g",
-        ):
-            assert_denied(run(script, [work], [held]))
-        assert sorted(os.listdir(held)) == ["deep", "f"]
+        assert_read_only(await run(script.format(work=work, held=held), [work], [held]))
+        assert ["deep", "f"] == sorted(os.listdir(held))
 
-    def test_excluded_directory_cannot_be_removed_or_renamed(self, work: str) -> None:
+    async def test_the_excluded_path_cannot_be_moved_or_removed(self, work: str) -> None:
         held = f"{work}/held"
-        assert_denied(run(f"mv {held} {work}/free/held", [work], [held]))
-        assert_denied(run(f"rm -rf {held}", [work], [held]))
-        assert os.path.isdir(held)
+        for script in (f"mv {held} {work}/gone", f"rmdir {held}", f"rm -rf {held}"):
+            result = await run(script, [work], [held])
+            assert 0 != result.code, script
+        assert ["deep", "f"] == sorted(os.listdir(held))
 
-    def test_siblings_stay_writable(self, work: str) -> None:
+    async def test_writes_outside_still_fail_with_permission_denied(
+        self, work: str, outside: str
+    ) -> None:
+        assert_denied(await run(f"touch {outside}/x", [work], [f"{work}/held"]))
+        assert [] == os.listdir(outside)
+
+    async def test_a_working_directory_beneath_the_excluded_path_is_read_only(
+        self, work: str
+    ) -> None:
+        held = f"{work}/held"
+        assert_read_only(await run("touch relative", [work], [held], cwd=held))
+        assert ["deep", "f"] == sorted(os.listdir(held))
+
+    async def test_an_excluded_file_is_read_only_and_its_siblings_are_not(self, work: str) -> None:
+        assert_read_only(await run(f"echo new > {work}/f", [work], [f"{work}/f"]))
+        assert_ok(await run(f"echo new > {work}/g && mv {work}/g {work}/h", [work], [f"{work}/f"]))
+        assert "old\n" == contents(f"{work}/f")
+
+    async def test_nested_exclusion_leaves_the_way_to_it_writable(self, work: str) -> None:
+        held = f"{work}/held"
+        script = f"echo x > {held}/new && mkdir {held}/other && mv {held}/f {held}/other/f"
+        assert_ok(await run(script, [work], [f"{held}/deep"]))
+        assert_read_only(await run(f"touch {held}/deep/new", [work], [f"{held}/deep"]))
+
+    async def test_several_exclusions_are_each_read_only(self, work: str) -> None:
+        excluded = [f"{work}/held", f"{work}/free"]
+        assert_read_only(await run(f"touch {work}/free/x", [work], excluded))
+        assert_read_only(await run(f"touch {work}/held/x", [work], excluded))
+        assert_ok(await run(f"touch {work}/x", [work], excluded))
+
+    async def test_missing_excluded_path_is_skipped(self, work: str) -> None:
+        assert_ok(
+            await run(f"mkdir {work}/later && touch {work}/later/x", [work], [f"{work}/later"])
+        )
+
+    @pytest.mark.parametrize(
+        ("excluded", "own_namespace"), [([], False), (["{outside}"], False), (["{held}"], True)]
+    )
+    async def test_a_namespace_only_for_a_path_to_bind(
+        self, work: str, outside: str, excluded: list[str], own_namespace: bool
+    ) -> None:
+        paths = [p.format(outside=outside, held=f"{work}/held") for p in excluded]
+        result = await run("readlink /proc/self/ns/mnt", [work], paths)
+        assert 0 == result.code
+        assert own_namespace == (os.readlink("/proc/self/ns/mnt") + "\n" != result.stdout)
+
+    async def test_mounts_beneath_the_excluded_path_are_read_only_too(self, work: str) -> None:
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            pytest.skip("needs root and unshare(1) to mount a file system for the test")
+        held = f"{work}/held"
+        with prepare_confinement(f"touch {held}/deep/x", [work], [held], []) as confine:
+            # A tmpfs on held/deep, made in a namespace of the test's own so that the host
+            # never sees it; the wrapper then runs inside that namespace.
+            mount = f'mount -t tmpfs podd-test {held}/deep && exec "$@"'
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", mount, "sh"]
+            result = await spawn([*argv, *confine.argv], confine.pass_fds)
+        assert_read_only(result)
+
+    async def test_the_binds_do_not_propagate_to_shared_mounts(self, work: str) -> None:
+        if os.geteuid() != 0 or shutil.which("unshare") is None:
+            pytest.skip("needs root and unshare(1) to make shared mounts for the test")
+        held = f"{work}/held"
+        with prepare_confinement("true", [work], [held], []) as confine:
+            # The wrapper runs below a namespace of the test's own whose mounts are all
+            # shared, which then looks for the bind in its own mount table.
+            outer = (
+                f'mount --make-rshared / && "$@"; echo $?; grep -c " {held} " /proc/self/mountinfo'
+            )
+            argv = ["unshare", "--mount", "--propagation", "unchanged", "sh", "-c", outer, "sh"]
+            result = await spawn([*argv, *confine.argv], confine.pass_fds)
+        assert "0\n0\n" == result.stdout
+
+    async def test_the_agent_cannot_lift_the_read_only_bind(self, work: str) -> None:
+        held = f"{work}/held"
+        script = f"""
+        umount {held} 2>/dev/null; mount -o remount,rw {held} 2>/dev/null
+        mount --bind {work}/free {held} 2>/dev/null
+        echo x > {held}/f
+        """
+        assert_read_only(await run(script, [work], [held]))
+        assert "old\n" == contents(f"{held}/f")
+
+    async def test_other_processes_roots_do_not_bypass_the_bind(self, work: str) -> None:
+        held = f"{work}/held"
+        target = f"/proc/{os.getpid()}/root{held}/x"
+        assert_denied(await run(f"touch {target}", [work], [held]))
+        assert ["deep", "f"] == sorted(os.listdir(held))
+
+    async def test_the_binds_stay_in_the_turns_namespace(self, work: str) -> None:
+        assert_ok(await run(f"touch {work}/x", [work], [f"{work}/held"]))
+        assert work not in mount_points()
+        put(f"{work}/held/f", "still writable here\n", "a")
+
+
+class TestApproximateExclusions:
+    """In approximate mode an exclusion also takes away creating entries on the way to it."""
+
+    @pytest.fixture(autouse=True)
+    def approximate(self) -> None:
+        skip_unless("approximate")
+
+    async def test_excluded_directory_is_denied(self, work: str) -> None:
+        held = f"{work}/held"
+        for script in (f"touch {held}/new", f"echo x > {held}/f", f"rm {held}/f"):
+            assert_denied(await run(script, [work], [held], mode="approximate"))
+
+    async def test_siblings_stay_writable(self, work: str) -> None:
         script = f"echo new > {work}/f && touch {work}/free/g && mkdir {work}/free/d"
-        assert_ok(run(script, [work], [f"{work}/held"]))
-        with open(f"{work}/f") as file:
-            assert file.read() == "new\n"
+        assert_ok(await run(script, [work], [f"{work}/held"], mode="approximate"))
+        assert "new\n" == contents(f"{work}/f")
 
-    def test_new_entries_beside_an_exclusion_cannot_be_created(self, work: str) -> None:
-        assert_denied(run(f"touch {work}/new", [work], [f"{work}/held"]))
+    async def test_new_entries_beside_an_exclusion_cannot_be_created(self, work: str) -> None:
+        assert_denied(
+            await run(f"touch {work}/new.txt", [work], [f"{work}/held"], mode="approximate")
+        )
+        assert not exists(f"{work}/new.txt")
 
-    def test_nested_exclusion_keeps_the_other_entries_on_the_way(self, work: str) -> None:
+    async def test_atomic_save_beside_an_exclusion_is_refused(self, work: str) -> None:
+        script = f"echo new > {work}/f.tmp && mv {work}/f.tmp {work}/f"
+        assert_denied(await run(script, [work], [f"{work}/held"], mode="approximate"))
+
+    async def test_nested_exclusion_keeps_the_other_entries_on_the_way(self, work: str) -> None:
         held = f"{work}/held"
         os.mkdir(f"{held}/other")
         script = f"echo x > {held}/f && touch {held}/other/g"
-        assert_ok(run(script, [work], [f"{held}/deep"]))
-        assert_denied(run(f"touch {held}/deep/new", [work], [f"{held}/deep"]))
+        assert_ok(await run(script, [work], [f"{held}/deep"], mode="approximate"))
+        assert_denied(
+            await run(f"touch {held}/deep/new", [work], [f"{held}/deep"], mode="approximate")
+        )
 
-    def test_exclusion_of_the_write_path_itself_leaves_nothing_writable(self, work: str) -> None:
-        assert_denied(run(f"touch {work}/free/g", [work], [work]))
+    async def test_missing_excluded_path_blocks_its_parent(self, work: str) -> None:
+        later = f"{work}/later"
+        assert_denied(await run(f"mkdir {later}", [work], [later], mode="approximate"))
+        assert_ok(await run(f"touch {work}/free/g", [work], [later], mode="approximate"))
 
-    def test_exclusion_above_the_write_path_leaves_it_read_only(self, work: str) -> None:
-        assert_denied(run(f"touch {work}/free/g", [f"{work}/free"], [work]))
-
-    def test_missing_excluded_path_blocks_its_parent(self, work: str) -> None:
-        assert_denied(run(f"mkdir {work}/later", [work], [f"{work}/later"]))
-        assert_ok(run(f"touch {work}/free/g", [work], [f"{work}/later"]))
-
-    def test_symlink_beside_an_exclusion_grants_nothing(self, work: str, outside: str) -> None:
+    async def test_symlink_beside_an_exclusion_grants_nothing(
+        self, work: str, outside: str
+    ) -> None:
         os.symlink(outside, f"{work}/link")
-        assert_denied(run(f"touch {work}/link/f", [work], [f"{work}/held"]))
-        assert os.listdir(outside) == []
+        result = await run(f"touch {work}/link/f", [work], [f"{work}/held"], mode="approximate")
+        assert_denied(result)
+        assert [] == os.listdir(outside)
+
+    async def test_no_namespace_is_made(self, work: str) -> None:
+        script = "readlink /proc/self/ns/mnt"
+        result = await run(script, [work], [f"{work}/held"], mode="approximate")
+        assert (0, os.readlink("/proc/self/ns/mnt") + "\n") == (result.code, result.stdout)
 
 
 @pytest.mark.usefixtures("landlock")
@@ -231,56 +542,419 @@ class TestDeviceFiles:
     """Common device files stay writable for a confined turn."""
 
     @pytest.mark.parametrize("device", ["/dev/null", "/dev/zero"])
-    def test_device_is_writable(self, work: str, device: str) -> None:
-        assert_ok(run(f"echo x > {device}", [work]))
+    async def test_device_is_writable(self, work: str, device: str) -> None:
+        assert_ok(await run(f"echo x > {device}", [work], [f"{work}/held"]))
 
-    def test_dev_full_opens_for_writing(self, work: str) -> None:
-        result = run("echo x > /dev/full", [work])
-        assert result.returncode != 0
+    async def test_dev_full_opens_for_writing(self, work: str) -> None:
+        result = await run("echo x > /dev/full", [work])
+        assert 0 != result.code
         assert result.stderr
-        assert "Permission denied" not in result.stderr
+        assert DENIED not in result.stderr
 
-    def test_other_devices_are_not_writable(self, work: str) -> None:
-        assert_denied(run("echo x > /dev/ptmx", [work]))
+    async def test_other_devices_are_not_writable(self, work: str) -> None:
+        assert_denied(await run("echo x > /dev/ptmx", [work]))
+
+
+SYSTEM_PYTHON = "/usr/bin/python3"
+"""An interpreter nobody can run (the test's own may lie in a directory closed to it)."""
+
+
+@pytest.fixture
+def nobody_tree() -> Iterator[str]:
+    """A fresh directory owned by nobody: W (with sub/ and f), out/ and tmp/, and a copy of
+    the wrapper that nobody can read wherever the checkout lives."""
+    if os.geteuid() != 0:
+        pytest.skip("already not root: every other test here runs in a user namespace")
+    problem = namespace_problem(NOBODY, read_text)
+    if problem is not None:
+        pytest.skip(f"no user namespaces for nobody here: {problem}")
+    if not os.path.exists(SYSTEM_PYTHON):
+        pytest.skip(f"no {SYSTEM_PYTHON} for nobody to run the wrapper with")
+    top = make_dir()
+    os.chmod(top, 0o755)
+    for path in ("W/sub/deep", "W/tmp", "out", "tmp"):
+        os.makedirs(os.path.join(top, path))
+    with open(os.path.join(top, "W", "f"), "w") as file:
+        file.write("old\n")
+    shutil.copy(WRAPPER, os.path.join(top, "_confine_exec.py"))
+    for directory, dirs, files in os.walk(top):
+        for name in [directory] + [os.path.join(directory, n) for n in dirs + files]:
+            os.chown(name, NOBODY, NOBODY)
+    yield top
+    shutil.rmtree(top)
+
+
+async def run_as_nobody(
+    top: str, script: str, excluded: Sequence[str], extra_write: Sequence[str]
+) -> Ran:
+    """Run ``script`` confined as a pod of nobody's would: the ruleset and configuration
+    are built here, the wrapper runs as nobody."""
+    work = os.path.join(top, "W")
+    with prepare_confinement(script, [work], excluded, extra_write, mode="exact") as confine:
+        argv = [SYSTEM_PYTHON, "-I", "-S", os.path.join(top, "_confine_exec.py"), confine.argv[-1]]
+        return await spawn(
+            argv, confine.pass_fds, cwd=top, user=NOBODY, group=NOBODY, extra_groups=[]
+        )
+
+
+class TestNonRoot:
+    """As an ordinary user, the turn gets a user namespace and the same exact exclusions."""
+
+    @pytest.fixture(autouse=True)
+    def exact(self) -> None:
+        skip_unless("exact")
+
+    async def test_exact_exclusion_as_nobody(self, nobody_tree: str) -> None:
+        top = nobody_tree
+        work = f"{top}/W"
+        script = f"""set -e
+        cd {work}
+        touch new.txt && mkdir d && mkdir d/e && touch d/e/g && rm -r d/e
+        echo saved > f.tmp && mv f.tmp f
+        staged=$(mktemp -p {top}/tmp) && echo staged > "$staged" && mv "$staged" staged.txt
+        echo "$(id -u) $(id -g)"
+        """
+        result = await run_as_nobody(top, script, [f"{work}/sub"], [f"{top}/tmp"])
+        assert (0, f"{NOBODY} {NOBODY}\n", "") == result
+        assert ["d", "f", "new.txt", "staged.txt", "sub", "tmp"] == sorted(os.listdir(work))
+
+    async def test_the_excluded_path_is_read_only_for_nobody(self, nobody_tree: str) -> None:
+        work = f"{nobody_tree}/W"
+        result = await run_as_nobody(nobody_tree, f"touch {work}/sub/x", [f"{work}/sub"], [])
+        assert_read_only(result)
+        assert ["deep"] == os.listdir(f"{work}/sub")
+
+    async def test_outside_is_denied_for_nobody(self, nobody_tree: str) -> None:
+        work = f"{nobody_tree}/W"
+        script = f"touch {nobody_tree}/out/x"
+        assert_denied(await run_as_nobody(nobody_tree, script, [f"{work}/sub"], []))
+        assert [] == os.listdir(f"{nobody_tree}/out")
+
+    async def test_temp_dir_inside_an_exclusion_stays_writable_for_nobody(
+        self, nobody_tree: str
+    ) -> None:
+        work = f"{nobody_tree}/W"
+        script = f"touch {work}/tmp/x"
+        assert_ok(
+            await run_as_nobody(
+                nobody_tree, script, [work + "/tmp", work + "/sub"], [work + "/tmp"]
+            )
+        )
+        assert ["x"] == os.listdir(f"{work}/tmp")
+
+
+class TestWrapper:
+    """The exec wrapper runs the command only once it is confined."""
+
+    async def test_bad_configuration_runs_nothing(self, outside: str) -> None:
+        result = await run_wrapper(b'{"command": "touch ' + outside.encode() + b'/x"')
+        assert (126, "") == (result.code, result.stdout)
+        assert result.stderr.startswith(CONFINEMENT_FAILED + "bad configuration: not JSON")
+        assert [] == os.listdir(outside)
+
+    async def test_bad_ruleset_runs_nothing(self, outside: str) -> None:
+        config = {"command": f"touch {outside}/x", "ruleset_fd": 999}
+        result = await run_wrapper(json.dumps(config).encode())
+        expected = f"{CONFINEMENT_FAILED}landlock_restrict_self (Bad file descriptor)\n"
+        assert (126, expected) == (result.code, result.stderr)
+        assert [] == os.listdir(outside)
+
+    async def test_a_bind_that_fails_runs_nothing(self, outside: str) -> None:
+        skip_unless("exact")
+        missing = f"{outside}/missing"
+        config = {"command": f"touch {outside}/x", "unshare": True, "excluded": [missing]}
+        result = await run_wrapper(json.dumps(config).encode())
+        expected = f"{CONFINEMENT_FAILED}bind mount of {missing} (No such file or directory)\n"
+        assert (126, expected) == (result.code, result.stderr)
+        assert [] == os.listdir(outside)
+
+    async def test_an_unexpected_error_still_fails_closed(self) -> None:
+        result = await run_wrapper(json.dumps({"command": "true\0"}).encode())
+        expected = f"{CONFINEMENT_FAILED}ValueError: embedded null byte (Invalid argument)\n"
+        assert (126, expected) == (result.code, result.stderr)
+
+    async def test_missing_descriptor_argument_runs_nothing(self) -> None:
+        result = await spawn([sys.executable, "-I", "-S", WRAPPER])
+        assert 126 == result.code
+        assert result.stderr.startswith(CONFINEMENT_FAILED + "usage:")
+
+    async def test_the_failure_message_reaches_the_pod(self, work: str, outside: str) -> None:
+        skip_unless("exact")
+        held = f"{work}/held"
+        with prepare_confinement(f"touch {outside}/x", [work], [held], []) as confine:
+            shutil.rmtree(held)
+            result = await spawn(confine.argv, confine.pass_fds)
+            confine.spawned()
+            failure = confine.failure()
+        expected = f"{CONFINEMENT_FAILED}bind mount of {held} (No such file or directory)"
+        assert (126, expected + "\n", expected) == (result.code, result.stderr, failure)
+        assert [] == os.listdir(outside)
+
+    async def test_no_failure_once_the_command_ran(self, work: str) -> None:
+        skip_unless("approximate")
+        with prepare_confinement("exit 126", [work], [], []) as confine:
+            result = await spawn(confine.argv, confine.pass_fds)
+            confine.spawned()
+            assert (126, None) == (result.code, confine.failure())
+
+    def test_the_wrapper_reads_what_the_pod_writes(self, landlock: None, work: str) -> None:
+        skip_unless("exact")
+        temp = f"{work}/held/tmp"
+        os.mkdir(temp)
+        excluded = [f"{work}/held", f"{work}/missing"]
+        with prepare_confinement("echo 'a b'", [work], excluded, [temp]) as confine:
+            status_fd, ruleset_fd, config_fd = confine.pass_fds
+            config = parse_config(os.pread(config_fd, 65536, 0))
+        assert ("echo 'a b'", True, [f"{work}/held"], [temp], ruleset_fd, status_fd) == (
+            config.command,
+            config.unshare,
+            config.excluded,
+            config.writable,
+            config.ruleset_fd,
+            config.status_fd,
+        )
+
+    @pytest.mark.parametrize(
+        ("doc", "message"),
+        [
+            ([], "not a JSON object"),
+            ({}, "'command' must be a string"),
+            ({"command": "x", "unshare": 1}, "'unshare' must be true or false"),
+            ({"command": "x", "unshare": True, "excluded": ["rel"]}, "absolute paths"),
+            ({"command": "x", "excluded": ["/a"]}, "without a namespace"),
+            ({"command": "x", "ruleset_fd": True}, "'ruleset_fd' must be"),
+            ({"command": "x", "status_fd": -1}, "'status_fd' must be"),
+        ],
+    )
+    def test_bad_configurations_are_refused(self, doc: object, message: str) -> None:
+        with pytest.raises(_confine_exec.ConfinementFailed) as caught:
+            parse_config(json.dumps(doc).encode())
+        assert message in str(caught.value)
+        assert str(caught.value).endswith("(Invalid argument)")
+
+    @pytest.mark.parametrize(
+        ("f_flag", "read_only", "expected"),
+        [
+            # rw,relatime -> ro, relatime kept
+            (4096, True, 32 | 4096 | 1 | (1 << 21)),
+            # rw,nosuid,nodev,noexec,relatime
+            (2 | 4 | 8 | 4096, True, 32 | 4096 | 1 | 2 | 4 | 8 | (1 << 21)),
+            # noatime,nodiratime
+            (1024 | 2048, True, 32 | 4096 | 1 | 1024 | 2048),
+            # strictatime (neither noatime nor relatime) must be named
+            (0, True, 32 | 4096 | 1 | (1 << 24)),
+            # ro,nosymfollow, made writable again: ro dropped, nosymfollow kept
+            (1 | 8192 | 4096, False, 32 | 4096 | 256 | (1 << 21)),
+        ],
+    )
+    def test_remount_flags_keep_what_the_mount_has(
+        self, f_flag: int, read_only: bool, expected: int
+    ) -> None:
+        assert expected == remount_flags(f_flag, read_only=read_only)
+
+    def test_mount_points_beneath_a_path(self) -> None:
+        table = b"\n".join(
+            [
+                b"22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw",
+                b"30 22 8:1 /w/sub /w/sub rw,relatime - ext4 /dev/vda rw",
+                b"31 30 0:40 / /w/sub/m\\040nt rw - tmpfs none rw",
+                b"32 22 0:41 / /w/subway rw - tmpfs none rw",
+                b"33 30 8:1 /w/sub /w/sub rw,relatime - ext4 /dev/vda rw",
+            ]
+        )
+        assert ["/w/sub", "/w/sub/m nt"] == mount_points_beneath(table, "/w/sub")
+
+
+class TestRunTurn:
+    """``run_turn`` starts a turn through its confinement, and reports one that cannot run."""
+
+    async def test_the_turn_is_its_own_process_group(
+        self, mode: EnforcementMode, work: str, tmp_path: pathlib.Path
+    ) -> None:
+        output = OutputLog(str(tmp_path / "output.log"))
+        started: list[int] = []
+        script = "echo $(cut -d' ' -f5 /proc/$$/stat) $$"
+        with prepare_confinement(script, [work], [f"{work}/held"], [], mode=mode) as confine:
+            with trio.fail_after(RUN_TIMEOUT):
+                outcome = await run_turn(
+                    TurnHandle(1),
+                    confinement=confine,
+                    cwd=work,
+                    env=os.environ,
+                    stdin_data=b"",
+                    timeout=RUN_TIMEOUT,
+                    output=output,
+                    on_start=started.append,
+                )
+        output.close()
+        pgid, pid = contents(output.path).split()
+        assert (True, [int(pid)], pid) == (outcome.finished, started, pgid)
+
+    async def test_a_turn_whose_confinement_fails_is_not_run(
+        self, work: str, outside: str, tmp_path: pathlib.Path
+    ) -> None:
+        skip_unless("exact")
+        held = f"{work}/held"
+        output = OutputLog(str(tmp_path / "output.log"))
+        with prepare_confinement(f"touch {outside}/x", [work], [held], []) as confine:
+            shutil.rmtree(held)
+            with trio.fail_after(RUN_TIMEOUT):
+                outcome = await run_turn(
+                    TurnHandle(1),
+                    confinement=confine,
+                    cwd=work,
+                    env=os.environ,
+                    stdin_data=b"",
+                    timeout=RUN_TIMEOUT,
+                    output=output,
+                )
+        output.close()
+        failure = f"{CONFINEMENT_FAILED}bind mount of {held} (No such file or directory)"
+        assert (False, f"turn 1 not run: {failure}", 126) == (
+            outcome.finished,
+            outcome.message,
+            outcome.exit_code,
+        )
+        assert (failure + "\n", []) == (contents(output.path), os.listdir(outside))
 
 
 class TestConfinementObject:
-    """The returned callable always sets a new process group and can be closed."""
+    """A confinement says how to start the turn and holds its descriptors until closed."""
 
-    def test_turn_gets_its_own_process_group(self, work: str) -> None:
-        script = "import os; print(os.getpgrp() == os.getpid() != os.getppid())"
-        with prepare_confinement([work], [], []) as confine:
-            result = run_with([sys.executable, "-c", script], confine)
-        assert (result.returncode, result.stdout) == (0, "True\n")
+    async def test_advisory_confinement_runs_the_shell_directly(self, outside: str) -> None:
+        with prepare_confinement(
+            f"touch {outside}/f", ["/nonexistent"], [], [], mode="advisory"
+        ) as c:
+            assert (["/bin/sh", "-c", f"touch {outside}/f"], (), False) == (
+                c.argv,
+                c.pass_fds,
+                c.enforced,
+            )
+            result = await spawn(c.argv, c.pass_fds)
+        assert (0, ["f"]) == (result.code, os.listdir(outside))
 
-    def test_advisory_confinement_only_sets_the_process_group(self, outside: str) -> None:
-        script = f"import os; open('{outside}/f', 'w'); print(os.getpgrp() == os.getpid())"
-        confine = Confinement()
-        assert not confine.enforced
-        result = run_with([sys.executable, "-c", script], confine)
-        assert (result.returncode, result.stdout) == (0, "True\n")
-        assert os.listdir(outside) == ["f"]
+    def test_only_a_descriptor_number_is_on_the_command_line(
+        self, landlock: None, work: str
+    ) -> None:
+        with prepare_confinement("echo secret", [work], [f"{work}/held"], []) as confine:
+            assert [sys.executable, "-I", "-S", WRAPPER] == confine.argv[:4]
+            assert int(confine.argv[4]) in confine.pass_fds
+            assert 5 == len(confine.argv)
 
-    def test_enforced_exactly_when_landlock_is_available(self, work: str) -> None:
-        with prepare_confinement([work], [], []) as confine:
-            assert (enforcement_mode() == "landlock") == confine.enforced
+    async def test_status_fd_turns_readable_once_the_command_runs(self, landlock: None) -> None:
+        with trio.fail_after(RUN_TIMEOUT), prepare_confinement("exec cat", [], [], []) as c:
+            proc = await trio.lowlevel.open_process(
+                c.argv, pass_fds=c.pass_fds, process_group=0, stdin=subprocess.PIPE
+            )
+            c.spawned()
+            assert c.status_fd is not None
+            await trio.lowlevel.wait_readable(c.status_fd)
+            running = proc.returncode is None
+            assert proc.stdin is not None
+            await proc.stdin.aclose()
+            assert (True, 0, None) == (running, await proc.wait(), c.failure())
 
-    def test_close_releases_the_ruleset_and_is_idempotent(self, landlock: None, work: str) -> None:
-        confine = prepare_confinement([work], [], [])
-        fd = confine._fd
-        assert fd is not None
-        os.fstat(fd)
-        confine.close()
-        confine.close()
-        with pytest.raises(OSError):
+    def test_close_releases_the_descriptors_and_is_idempotent(
+        self, landlock: None, work: str
+    ) -> None:
+        confine = prepare_confinement("true", [work], [], [])
+        fds = confine.pass_fds
+        assert 3 == len(fds)
+        for fd in fds:
             os.fstat(fd)
-
-    def test_closed_confinement_refuses_to_spawn(self, landlock: None, work: str) -> None:
-        confine = prepare_confinement([work], [], [])
         confine.close()
-        with pytest.raises(subprocess.SubprocessError):
-            run_with(["/bin/true"], confine)
+        confine.close()
+        for fd in fds:
+            with pytest.raises(OSError):
+                os.fstat(fd)
 
-    def test_enforcement_mode_is_cached(self) -> None:
+    def test_spawned_closes_only_the_passed_descriptors(self, landlock: None, work: str) -> None:
+        with prepare_confinement("true", [work], [], []) as confine:
+            confine.spawned()
+            confine.spawned()
+            for fd in confine.pass_fds:
+                with pytest.raises(OSError):
+                    os.fstat(fd)
+            assert confine.failure() is None
+
+
+class TestModes:
+    """``status`` reports the mode this host allows, and why it is not exact."""
+
+    def test_mode_and_detail(self) -> None:
+        assert enforcement_mode() in ("exact", "approximate", "advisory")
         assert enforcement_mode() is enforcement_mode()
-        assert enforcement_mode() in ("landlock", "advisory")
+        assert enforcement_detail().startswith(
+            {"exact": "Landlock", "approximate": "Landlock", "advisory": "no Landlock"}[
+                enforcement_mode()
+            ]
+        )
+
+    async def test_no_namespaces_variable_forces_approximate(
+        self, monkeypatch: pytest.MonkeyPatch, work: str
+    ) -> None:
+        skip_unless("approximate")
+        monkeypatch.setenv("PODD_NO_NAMESPACES", "1")
+        assert "approximate" == enforcement_mode()
+        detail = enforcement_detail()
+        assert "no mount namespaces (PODD_NO_NAMESPACES is set)" in detail
+        assert "can be written but not created, removed or renamed" in detail
+        assert_denied(await run(f"touch {work}/new.txt", [work], [f"{work}/held"]))
+        assert not exists(f"{work}/new.txt")
+
+    @pytest.mark.parametrize(
+        ("euid", "files", "expected"),
+        [
+            (0, {"/proc/self/status": "CapEff:\t000001ffffffffff\n"}, None),
+            (0, {"/proc/self/status": "CapEff:\t0000000000000000\n"}, "root without CAP_SYS_ADMIN"),
+            (0, {"/proc/self/status": "CapEff:\tnot-hex\n"}, "root without CAP_SYS_ADMIN"),
+            (1000, {"/proc/sys/user/max_user_namespaces": "15000\n"}, None),
+            (1000, {}, "the kernel has no user namespaces"),
+            (
+                1000,
+                {"/proc/sys/user/max_user_namespaces": "0\n"},
+                "user namespaces disabled: user.max_user_namespaces is 0",
+            ),
+            (
+                1000,
+                {
+                    "/proc/sys/user/max_user_namespaces": "15000\n",
+                    "/proc/sys/kernel/unprivileged_userns_clone": "0\n",
+                },
+                "user namespaces disabled: kernel.unprivileged_userns_clone is 0",
+            ),
+            (
+                1000,
+                {
+                    "/proc/sys/user/max_user_namespaces": "15000\n",
+                    "/proc/sys/kernel/unprivileged_userns_clone": "1\n",
+                    "/proc/sys/kernel/apparmor_restrict_unprivileged_userns": "1\n",
+                },
+                "user namespaces disabled: kernel.apparmor_restrict_unprivileged_userns is 1",
+            ),
+        ],
+    )
+    def test_namespace_problem(
+        self, euid: int, files: dict[str, str], expected: str | None
+    ) -> None:
+        assert expected == namespace_problem(euid, files.get)
+
+    def test_the_wrapper_imports_nothing_of_podd(self) -> None:
+        with open(WRAPPER) as f:
+            source = f.read()
+        imports = {
+            line.split()[1].split(".")[0]
+            for line in source.splitlines()
+            if line.startswith(("import ", "from "))
+        }
+        assert {
+            "__future__",
+            "collections",
+            "contextlib",
+            "ctypes",
+            "errno",
+            "json",
+            "os",
+            "sys",
+        } == imports
+        assert sandbox.WRAPPER == _confine_exec.__file__
