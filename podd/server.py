@@ -4,6 +4,10 @@ Each connection gets a reader (framing + decoding) and a writer fed by a bounded
 queue. The pod never waits on a client: a reply that does not fit in a connection's
 queue (a client that does not read) closes that connection. Nothing a client sends
 can raise out of here: every failure ends at most its own connection.
+
+A connection is served in turns: its reader hands the pod at most ``BATCH`` requests
+at a time and waits until they have been handled before it hands over more, so a
+client that floods the pod waits behind every other busy connection, not the reverse.
 """
 
 from __future__ import annotations
@@ -34,16 +38,25 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 1024
 """Replies due on a connection past which it is not read any further (backpressure):
-a client that does not read its replies stalls itself, not the pod."""
+a client that does not read its replies stalls itself, not the pod. Checked before
+each batch, so a connection's unwritten replies stay within BACKLOG + BATCH, apart
+from replies that background tasks send later."""
+
+BATCH = 64
+"""Frames of one connection taken in one turn, at most: their requests go to the pod
+as one job, and the connection's next turn waits until that job has run. So the loop's
+queue holds at most one job per connection, and a request, once handed over, waits
+behind at most one batch of each other connection (and the pod's own jobs)."""
 
 REPLY_QUEUE = 65536
-"""Replies a connection may have queued at all. One read (64 KiB) holds at most 32,768
-frames, so past BACKLOG a client can add at most that many; beyond this bound (which a
-well-behaved client cannot reach) the connection is closed."""
+"""Replies a connection may have queued at all, far above BACKLOG + BATCH: only replies
+that background tasks send later can take a connection past those. Beyond this bound
+(which a well-behaved client cannot reach) the connection is closed."""
 
 READ_SIZE = 65536
 
 Dispatch = Callable[["Connection", list[Request]], Awaitable[None]]
+"""Runs a batch of one connection's requests in order; returns once they are handled."""
 
 
 class Connection:
@@ -174,8 +187,8 @@ async def serve(
     *,
     task_status: trio.TaskStatus[list[trio.SocketListener]] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Accept connections forever, handing decoded requests to ``dispatch``, in order,
-    in batches (what one read of the socket brought)."""
+    """Accept connections forever, handing each connection's decoded requests to
+    ``dispatch`` in order, in batches of at most ``BATCH``, one batch at a time."""
     my_uid = os.getuid()
 
     async def handle(stream: trio.SocketStream) -> None:
@@ -206,29 +219,53 @@ async def _serve_connection(conn: Connection, dispatch: Dispatch) -> None:
                 data = await conn.stream.receive_some(READ_SIZE)
                 if not data:
                     break
-                # Everything one read brings goes to the pod as one batch: under load
-                # that is one hand-over (and one task switch) per read, not per frame.
-                batch: list[Request] = []
-                for item in frames.feed(data):
-                    if isinstance(item, FrameTooLarge):
-                        conn.reply(encode_error(None, item), answers=False)
-                        conn.close()
+                items = frames.feed(data)
+                for start in range(0, len(items), BATCH):
+                    await conn.wait_backlog_below(BACKLOG)
+                    if conn.closed:
                         break
-                    try:
-                        request = decode_request(item)
-                    except ProtocolError as exc:
-                        conn.reply(encode_error(exc.request_id, exc), answers=False)
-                        continue
-                    if request.id is not None:
-                        conn.expect_reply()
-                    batch.append(request)
-                if batch:
-                    await dispatch(conn, batch)
+                    await _take_turn(conn, items[start : start + BATCH], dispatch)
             # The client stopped sending (EOF or half-close): answer what it asked.
             await conn.wait_answered()
         finally:
             # Let queued replies go out, then stop the writer.
             conn.close()
+
+
+async def _take_turn(
+    conn: Connection, items: list[bytes | FrameTooLarge], dispatch: Dispatch
+) -> None:
+    """Decode ``items`` and have their requests handled in order; return once they are.
+
+    A line that does not decode is answered here, without the loop, but only once the
+    requests before it have been handled, so that replies keep the order of the lines.
+    """
+    batch: list[Request] = []
+    for item in items:
+        decoded = _decode(item)
+        if isinstance(decoded, Request):
+            if decoded.id is not None:
+                conn.expect_reply()
+            batch.append(decoded)
+            continue
+        if batch:
+            await dispatch(conn, batch)
+            batch = []
+        conn.reply(encode_error(decoded.request_id, decoded), answers=False)
+        if isinstance(decoded, FrameTooLarge):
+            conn.close()
+            return
+    if batch:
+        await dispatch(conn, batch)
+
+
+def _decode(item: bytes | FrameTooLarge) -> Request | ProtocolError:
+    if isinstance(item, FrameTooLarge):
+        return item
+    try:
+        return decode_request(item)
+    except ProtocolError as exc:
+        return exc
 
 
 async def _write_then_cancel(conn: Connection, scope: trio.CancelScope) -> None:

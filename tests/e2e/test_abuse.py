@@ -1,11 +1,12 @@
 """Live-socket abuse against a running pod (issue 9).
 
 One pod, spawned with the CLI, takes every case of this module in turn; after each
-case it must still be healthy: ``ping`` on a fresh connection answers within 100 ms,
-and the pod's memory (USS) has not grown by 50 MiB or more since it started (so the
-bound holds over all the cases together). The clients are plain trio sockets,
-connected to the socket path directly: the roots here are short directories in /tmp,
-well within ``sun_path``.
+case it must still be healthy: ``ping`` on a fresh connection is answered, and the
+pod's memory (USS) has not grown by 50 MiB or more since it started (so the bound
+holds over all the cases together). The tests assert what happens and in which order,
+never how fast: latency figures are ``scripts/bench``'s (case ``flood_ping``). The
+clients are plain trio sockets, connected to the socket path directly: the roots here
+are short directories in /tmp, well within ``sun_path``.
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from protocol.codec import METHODS
 from tests.conftest import Podd, kill_everything
 from tests.e2e.support import raw_call
 
-PING_DEADLINE = 0.1
-"""Seconds within which ``ping`` must answer after each case."""
+HANG = 10
+"""Seconds after which a ``ping`` that has not been answered counts as never answered:
+a bound on a hang, far above the milliseconds a quiet machine needs."""
 
 MEMORY_BUDGET = 50 << 20
 """How much the pod's memory may grow over all the cases."""
@@ -56,35 +58,18 @@ def uss(pid: int) -> int:
     return int(psutil.Process(pid).memory_full_info().uss)
 
 
-async def ping_latency(sock: str) -> float:
-    """Seconds for one ``ping`` on a fresh connection, connect included."""
-    start = trio.current_time()
-    reply = await raw_call(sock, "ping")
-    elapsed = trio.current_time() - start
-    assert reply["result"]["pong"] is True, reply
-    return elapsed
-
-
-async def prompt_ping(sock: str) -> float:
-    """The best of up to three ``ping`` latencies, stopping at the first prompt one.
-
-    The retries absorb a scheduling hiccup from other processes on the host; a pod that
-    is still busy with what it was sent fails all three.
-    """
-    latencies = []
-    for _ in range(3):
-        latencies.append(await ping_latency(sock))
-        if latencies[-1] < PING_DEADLINE:
-            break
-    return min(latencies)
+async def pong(sock: str) -> Any:
+    """``pong`` of one ``ping`` on a fresh connection."""
+    with trio.fail_after(HANG):
+        reply = await raw_call(sock, "ping")
+    return reply["result"]["pong"]
 
 
 async def assert_healthy(pod: Pod) -> None:
-    """``ping`` answers within 100 ms and memory stayed within budget."""
-    with trio.fail_after(10):
-        latency = await prompt_ping(pod.sock)
+    """``ping`` on a fresh connection is answered and memory stayed within budget."""
+    answered = await pong(pod.sock)
     growth = uss(pod.pid) - pod.baseline_uss
-    assert (True, True) == (latency < PING_DEADLINE, growth < MEMORY_BUDGET), (latency, growth)
+    assert (True, True) == (answered, growth < MEMORY_BUDGET), (answered, growth)
 
 
 @pytest.fixture(scope="module")
@@ -232,6 +217,18 @@ class TestBursts:
         assert [(1, True)] * 5000 == [(r["id"], r["result"]["pong"]) for r in replies]
         await assert_healthy(pod)
 
+    async def test_good_and_bad_lines_are_answered_in_order(self, pod: Pod) -> None:
+        # Bad lines are answered without the pod's loop, the requests around them by it:
+        # the replies still come in the order of the lines, across many batches.
+        lines = b"".join(
+            b"garbage\n" if i % 3 == 2 else b'{"method": "ping", "id": %d}\n' % i
+            for i in range(3000)
+        )
+        replies = await self.burst(pod, lines, 1)
+        expected = [(None, "invalid_json") if i % 3 == 2 else (i, None) for i in range(3000)]
+        assert expected == [(r["id"], error_code(r)) for r in replies]
+        await assert_healthy(pod)
+
 
 INVALID_UTF8 = [
     b'{"method": "ping", "id": 1, "params": {"x": "\xff"}}',
@@ -330,75 +327,100 @@ class TestManyConnections:
 
 
 class TestSlowClients:
-    """Clients that send one byte per second hold nobody else up, and are answered
-    once their line is complete."""
+    """Clients that send their line a byte at a time hold nobody else up, and are
+    answered once their line is complete."""
 
-    SLOW_SECONDS = 3
+    SLOW_BYTES = 3
 
-    async def test_one_byte_per_second(self, pod: Pod) -> None:
-        latencies: list[float] = []
-        replies: list[Any] = []
-        connected: list[int] = []
-        all_connected = trio.Event()
-
-        async def slow_client(index: int) -> None:
-            frame = b'{"method": "ping", "id": %d}\n' % index
-            stream = await LineStream.open(pod.sock)
-            connected.append(index)
-            if len(connected) == 50:
-                all_connected.set()
-            for byte in frame[: self.SLOW_SECONDS]:
-                await stream.send(bytes([byte]))
-                await trio.sleep(1)
-            await stream.send(frame[self.SLOW_SECONDS :])
-            replies.append(await stream.receive())
-            await stream.aclose()
-
+    async def test_lines_sent_a_byte_at_a_time(self, pod: Pod) -> None:
+        frames = [b'{"method": "ping", "id": %d}\n' % index for index in range(50)]
+        pongs = []
         with trio.fail_after(30):
-            async with trio.open_nursery() as nursery:
-                for index in range(50):
-                    nursery.start_soon(slow_client, index)
-                await all_connected.wait()
-                while len(replies) < 50:
-                    latencies.append(await prompt_ping(pod.sock))
-                    await trio.sleep(0.2)
-        assert [] == [latency for latency in latencies if latency >= PING_DEADLINE]
-        assert self.SLOW_SECONDS * 4 <= len(latencies)
-        assert [(i, True) for i in range(50)] == sorted(
-            (r["id"], r["result"]["pong"]) for r in replies
-        )
+            streams = [await LineStream.open(pod.sock) for _ in frames]
+            for position in range(self.SLOW_BYTES):
+                for stream, frame in zip(streams, frames, strict=True):
+                    await stream.send(frame[position : position + 1])
+                # Fifty unfinished lines are pending: others are still served.
+                pongs.append(await pong(pod.sock))
+            for stream, frame in zip(streams, frames, strict=True):
+                await stream.send(frame[self.SLOW_BYTES :])
+            replies = [await stream.receive() for stream in streams]
+            for stream in streams:
+                await stream.aclose()
+        assert [True] * self.SLOW_BYTES == pongs
+        assert [(i, True) for i in range(50)] == [(r["id"], r["result"]["pong"]) for r in replies]
         await assert_healthy(pod)
 
 
 class TestNonReadingClients:
     """Clients that send thousands of requests and never read a reply do not stop the
-    pod serving others, nor make it hold their replies without bound."""
+    pod serving others, nor make it hold their replies without bound; once they read,
+    they get one reply per request, in order, none left out."""
+
+    PINGS = 5
 
     @pytest.mark.parametrize("method", ["ping", "status"])
     async def test_five_clients_that_never_read(self, pod: Pod, method: str) -> None:
-        flood = b'{"method": "%s", "id": 1}\n' % method.encode() * 20000
-        latencies: list[float] = []
+        flood = b"".join(
+            b'{"method": "%s", "id": %d}\n' % (method.encode(), index) for index in range(20000)
+        )
+        pongs = []
         with trio.fail_after(60):
             streams = [await LineStream.open(pod.sock) for _ in range(5)]
             async with trio.open_nursery() as nursery:
                 for stream in streams:
                     nursery.start_soon(send_ignoring_close, stream, flood)
-                # Others are served meanwhile (how fast is a figure; after the flood,
-                # the usual 100 ms bound applies).
-                end = trio.current_time() + 1.5
-                while trio.current_time() < end:
-                    with trio.fail_after(2):
-                        latencies.append(await ping_latency(pod.sock))
-                    await trio.sleep(0.05)
+                for _ in range(self.PINGS):
+                    pongs.append(await pong(pod.sock))
                 nursery.cancel_scope.cancel()
             # What the pod sent them is well formed, and it ends.
+            answered = []
             for stream in streams:
                 with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                     await stream.stream.send_eof()
                 replies = await stream.receive_all()
-                assert {(1, True)} >= {(r["id"], "result" in r) for r in replies}
+                answered.append([(r["id"], "result" in r) for r in replies])
                 await stream.aclose()
-        assert 5 <= len(latencies), latencies
+        assert [True] * self.PINGS == pongs
+        assert [[(i, True) for i in range(len(ids))] for ids in answered] == answered
+        await assert_healthy(pod)
+
+
+class TestFairness:
+    """While five clients flood the pod, another client's pings are answered one after
+    another, each before the flood has been handled."""
+
+    FLOOD = 20000
+    PINGS = 20
+
+    async def test_pings_are_answered_while_five_clients_flood_status(self, pod: Pod) -> None:
+        # The flood asks for no replies (no ids), so that backpressure cannot hold it
+        # back: the pod has all 100,000 requests to handle. Only each flooder's last
+        # request has an id; its reply says that the flooder's requests have all been
+        # handled. A pod that let a flooder's requests run ahead of the others' in big
+        # slices would handle the whole flood before the pings.
+        flood = b'{"method": "status"}\n' * self.FLOOD + b'{"method": "status", "id": 2}\n'
+        last_replies: list[Any] = []
+        flooding_at_each_pong: list[bool] = []
+
+        async def flooder(stream: LineStream) -> None:
+            await stream.send(flood)
+            last_replies.append(await stream.receive())
+
+        with trio.fail_after(60):
+            streams = [await LineStream.open(pod.sock) for _ in range(5)]
+            probe = await LineStream.open(pod.sock)
+            async with trio.open_nursery() as nursery:
+                for stream in streams:
+                    nursery.start_soon(flooder, stream)
+                for index in range(self.PINGS):
+                    await probe.send(b'{"method": "ping", "id": %d}\n' % index)
+                    assert index == (await probe.receive())["id"]
+                    flooding_at_each_pong.append(len(last_replies) < len(streams))
+            for stream in [probe, *streams]:
+                await stream.aclose()
+        assert [True] * self.PINGS == flooding_at_each_pong
+        assert [(2, True)] * 5 == [(r["id"], "result" in r) for r in last_replies]
         await assert_healthy(pod)
 
 
@@ -493,11 +515,10 @@ class TestDeepNesting:
             await stream.send(b'{"method": "spawn", "id": 3, "params": {"name": ' + deep + b"}}\n")
             replies = [await stream.receive() for _ in range(3)]
             await stream.aclose()
-        # Replies carry the id they answer; an error found while decoding may overtake
-        # an earlier request still in the pod's queue.
-        assert [(1, None), (2, "invalid_params"), (3, "invalid_params")] == sorted(
+        # An error found while decoding is answered after the requests before it.
+        assert [(1, None), (2, "invalid_params"), (3, "invalid_params")] == [
             (r["id"], error_code(r)) for r in replies
-        )
+        ]
         await assert_healthy(pod)
 
 
