@@ -13,12 +13,14 @@ import trio
 from podd import scope
 from podd.agent_command import check_agent
 from podd.children import ChildProcess, spawn_child
+from podd.core.children import on_child_exited, restart_effects
+from podd.core.tombstones import Tombstone
 from podd.errors import UsageError
 from podd.journal import read_stopped, stopped_how
 from podd.notifications import Notification
 from podd.paths import check_name
-from podd.pod_core import LATER, PodCore, Tombstone
-from podd.procfacts import is_alive, signal_name
+from podd.pod_core import LATER, PodCore
+from podd.procfacts import is_alive
 from podd.reclaim import cleanup_pod_dir, crash_report
 from podd.registry import ChildRecord
 from podd.restart_policy import RestartTracker
@@ -33,7 +35,6 @@ from protocol import (
     ProtocolError,
     Request,
     RestartChildParams,
-    RestartGaveUp,
     ScopeSubDelegated,
     ShutDown,
     ShuttingDown,
@@ -52,6 +53,8 @@ class ChildrenMixin(PodCore):
     """Spawning, reclaiming and restarting children; state lives in ``PodCore``."""
 
     _restart_trackers: dict[str, RestartTracker]
+    _restart_specs: dict[str, PodSpec]
+    """The specs of dead children whose restart policy is being applied."""
 
     def _check_request(self, name: str) -> None:
         """What every request that starts a child needs: a running pod, a valid name."""
@@ -197,7 +200,7 @@ class ChildrenMixin(PodCore):
         record.socket_path, record.start_time = ready.socket, ready.start_time
         self.registry.add(record)
         self.registry_changed()
-        self._tombstones.pop(spec.name, None)
+        self.tombstones.forget(spec.name)
         self._processes[spec.name] = proc
         self._child_specs[spec.name] = spec
         self.background(self._watch_child, spec.name, proc)
@@ -220,7 +223,14 @@ class ChildrenMixin(PodCore):
                 "socket": ready.socket,
                 "incarnation": spec.incarnation,
             }
-            conn.reply(encode_result(request_id, result))
+            self.background(self._reply_once_registered, conn, encode_result(request_id, result))
+
+    async def _reply_once_registered(self, conn: Connection, frame: bytes) -> None:
+        """Answer a spawn once ``spawned_pods.json`` names the child: whoever reads the
+        registry file after the spawn returned finds it there."""
+        with trio.move_on_after(5.0):
+            await self.flush_registry()
+        conn.reply(frame)
 
     async def _watch_child(self, name: str, proc: ChildProcess) -> None:
         code = await proc.wait()
@@ -229,14 +239,23 @@ class ChildrenMixin(PodCore):
     def _child_exited(self, name: str, pid: int, code: int) -> None:
         if self._processes.get(name) is not None and self._processes[name].pid == pid:
             del self._processes[name]
-        record = self.registry.get(name)
         spec = self._child_specs.pop(name, None)
-        if record is None or record.pid != pid:
-            return  # it said shut_down first: nothing left to reclaim
-        cause = f"killed by {signal_name(-code)}" if code < 0 else f"exited with status {code}"
-        self._reclaim(record, cause, clean=code == 0)
         if spec is not None:
-            self._maybe_restart(spec, failed=code != 0)
+            self._restart_specs[name] = spec
+        effects = on_child_exited(
+            self.registry,
+            name,
+            pid,
+            code,
+            policy=spec.restart if spec is not None else None,
+            stopping=self.stopping,
+            tracker=self._tracker(name),
+            now=trio.current_time(),
+        )
+        self.run_effects(effects)
+
+    def _tracker(self, name: str) -> RestartTracker:
+        return self._restart_trackers.setdefault(name, RestartTracker())
 
     def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
         """Remove a dead pod: registry entry, scope, leftovers; keep its last state for
@@ -266,33 +285,34 @@ class ChildrenMixin(PodCore):
         return {"pod": record.pod_name, "by": self.name, "reason": cause}
 
     def _tombstone(self, record: ChildRecord) -> None:
-        self._tombstones[record.pod_name] = Tombstone(
-            record.pid, record.incarnation, record.last_seq
+        self.tombstones.bury(
+            record.pod_name, Tombstone(record.pid, record.incarnation, record.last_seq)
         )
-        while len(self._tombstones) > 1024:
-            self._tombstones.popitem(last=False)
 
     # --- Restarting ------------------------------------------------------------------
 
     def _maybe_restart(self, spec: PodSpec, *, failed: bool) -> None:
-        """Apply the child's restart policy after it died (or a restart of it failed)."""
-        if self.stopping or spec.restart == "never":
-            return
-        if spec.restart == "on-failure" and not failed:
-            return
-        tracker = self._restart_trackers.setdefault(spec.name, RestartTracker())
-        delay = tracker.next_delay(trio.current_time())
-        if delay is None:
-            message = tracker.describe_limit()
-            log.warning("not restarting %s: %s", spec.name, message)
-            self._notify(Notification.of(RestartGaveUp(spec.name, message)))
-            return
-        log.info("restarting %s in %.3f s", spec.name, delay)
-        self.background(self._restart_later, spec, delay)
+        """Apply the child's restart policy after a restart of it failed."""
+        self._restart_specs[spec.name] = spec
+        effects = restart_effects(
+            spec.name,
+            spec.restart,
+            failed=failed,
+            stopping=self.stopping,
+            tracker=self._tracker(spec.name),
+            now=trio.current_time(),
+        )
+        self.run_effects(effects)
 
-    async def _restart_later(self, spec: PodSpec, delay: float) -> None:
-        await trio.sleep(delay)
-        self.post("restart", lambda: self._restart(spec, None, None))
+    def _restart_later(self, name: str, delay: float) -> None:
+        spec = self._restart_specs.pop(name)
+        log.info("restarting %s in %.3f s", name, delay)
+
+        async def later() -> None:
+            await trio.sleep(delay)
+            self.post("restart", lambda: self._restart(spec, None, None))
+
+        self.background(later)
 
     def _restart(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
         if self.stopping:

@@ -16,8 +16,8 @@ and ``pod_stop`` (stopping); ``pod.Pod`` puts them together.
 
 from __future__ import annotations
 
-import collections
 import logging
+import operator
 import os
 import sys
 import time
@@ -31,6 +31,31 @@ import trio.lowlevel
 from podd import forkserver, sandbox, scope
 from podd.atomic import write_atomic
 from podd.children import ChildProcess
+from podd.core.effects import (
+    AbortStop,
+    BeginStop,
+    DropQueuedWork,
+    Effect,
+    FindAdopter,
+    FinishStop,
+    FlushOutbox,
+    Notify,
+    PersistRegistry,
+    PostEvent,
+    Reclaim,
+    Reply,
+    RestartLater,
+    RetargetOutbox,
+    StopChildren,
+    StopTurn,
+    Trace,
+    WaitSpawns,
+    WatchAdopted,
+    WatchParent,
+    WriteInfo,
+)
+from podd.core.stopping import Stop
+from podd.core.tombstones import Tombstones
 from podd.faults import fault_injected
 from podd.forkclient import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
@@ -62,7 +87,8 @@ LATER = object()
 SLOW_HANDLER = 0.05
 """A handler holding the loop longer than this (seconds) is logged as a warning."""
 
-OUTCOME_RANK = {"clean": 0, "drained_with_discards": 1, "force_killed": 2, "timeout": 3}
+_RECORD_FIELDS = operator.attrgetter(*(field.name for field in attrs.fields(ChildRecord)))
+"""A registry record's fields as a tuple: what ``status`` shows of it."""
 
 
 class LoopReentryError(RuntimeError):
@@ -104,15 +130,6 @@ class LagStats:
         }
 
 
-@attrs.frozen
-class Tombstone:
-    """A pod removed from the registry: its late events are ignored, not refused."""
-
-    pid: int
-    incarnation: int
-    last_seq: int
-
-
 class PodCore:
     """State, loop and the requests every concern shares; see the module docstring."""
 
@@ -151,10 +168,12 @@ class PodCore:
         self._pending_spawns: dict[str, list[Any]] = {}
         self._child_specs: dict[str, PodSpec] = {}
         self._restart_trackers: dict[str, Any] = {}
+        self._restart_specs: dict[str, PodSpec] = {}
         self._spawns_settled = trio.Event()
-        self._tombstones: collections.OrderedDict[str, Tombstone] = collections.OrderedDict()
+        self.tombstones = Tombstones()
         self._stop_requesters: list[tuple[Connection, Any]] = []
         self.stopping = False
+        self._stop_plan: Stop | None = None
         self._stopped = False
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[Job](4096)
         self._loop_task: trio.lowlevel.Task | None = None
@@ -168,6 +187,9 @@ class PodCore:
         self._registry_bytes: bytes | None = None
         self._registry_dirty = trio.Event()
         self._registry_written = trio.Event()
+        self._registry_version = 0
+        """Bumped at each change; ``_registry_on_disk`` is the newest one in the file."""
+        self._registry_on_disk = 0
         if restored is not None:
             self._restore(restored)
 
@@ -198,10 +220,94 @@ class PodCore:
     async def _reclaim_periodically(self) -> None:
         raise NotImplementedError
 
+    async def _watch_adopted(self, name: str, pid: int, started: float) -> None:
+        raise NotImplementedError
+
+    async def _find_adopter(self, previous: str) -> None:
+        raise NotImplementedError
+
+    async def _wait_spawns(self, deadline: float) -> None:
+        raise NotImplementedError
+
+    async def _stop_children(
+        self,
+        children: tuple[tuple[ChildRecord, tuple[ChildRecord, ...]], ...],
+        params: ShutdownParams,
+        deadline: float,
+    ) -> None:
+        raise NotImplementedError
+
+    def _drop_queued_work(self) -> None:
+        raise NotImplementedError
+
+    def _restart_later(self, name: str, delay: float) -> None:
+        raise NotImplementedError
+
+    async def _run_stop_turn(self, params: ShutdownParams, deadline: float) -> None:
+        raise NotImplementedError
+
+    async def _flush_outbox(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def _stop_timed_out(self, outcome: str) -> None:
+        raise NotImplementedError
+
+    def _finish_stop(self, outcome: str) -> None:
+        raise NotImplementedError
+
     def _held(self) -> dict[str, list[Any]]:
         held = dict(self.registry.held_scopes())
         held.update(self._pending_spawns)
         return held
+
+    def run_effects(self, effects: list[Effect]) -> Any:
+        """Carry out what a handler of ``podd.core`` returned, in order; the result of
+        its ``Reply`` (None if it has none)."""
+        result: Any = None
+        for effect in effects:
+            match effect:
+                case Reply(result=result):
+                    pass
+                case PostEvent(event=event):
+                    self.outbox.post(event)
+                case Notify(notification=notification):
+                    self._notify(notification)
+                case PersistRegistry():
+                    self.registry_changed()
+                case Trace(text=text):
+                    if self.trace is not None:
+                        self.trace.write(text)
+                case Reclaim(record=record, cause=cause, clean=clean):
+                    self._reclaim(record, cause, clean=clean)
+                case RestartLater(name=name, delay=delay):
+                    self._restart_later(name, delay)
+                case WatchAdopted(name=name, pid=pid, start_time=started):
+                    self.background(self._watch_adopted, name, pid, started)
+                case WatchParent(pid=pid):
+                    self.background(self._watch_parent, pid, False)
+                case FindAdopter(previous_parent=previous):
+                    self.background(self._find_adopter, previous)
+                case RetargetOutbox(target=target):
+                    self.outbox.retarget(target)
+                case WriteInfo():
+                    self.write_info()
+                case BeginStop(params=params, reason=reason):
+                    self._begin_stop(params, reason)
+                case WaitSpawns(deadline=deadline):
+                    self.background(self._wait_spawns, deadline)
+                case StopChildren(children=children, params=params, deadline=deadline):
+                    self.background(self._stop_children, children, params, deadline)
+                case DropQueuedWork():
+                    self._drop_queued_work()
+                case StopTurn(params=params, deadline=deadline):
+                    self.background(self._run_stop_turn, params, deadline)
+                case FlushOutbox(timeout=timeout):
+                    self.background(self._flush_outbox, timeout)
+                case AbortStop(outcome=outcome):
+                    self._stop_timed_out(outcome)
+                case FinishStop(outcome=outcome):
+                    self._finish_stop(outcome)
+        return result
 
     # --- Journal ---------------------------------------------------------------------
 
@@ -234,6 +340,7 @@ class PodCore:
         """
         self.journal.append({"op": "registry", "pods": [attrs.asdict(r) for r in self.registry]})
         self._registry_bytes = self.registry.to_json()
+        self._registry_version += 1
         self._registry_dirty.set()
 
     async def _write_registry_forever(self) -> None:
@@ -242,6 +349,7 @@ class PodCore:
             await self._registry_dirty.wait()
             self._registry_dirty = trio.Event()
             data, self._registry_bytes = self._registry_bytes, None
+            version = self._registry_version
             if data is not None:
                 try:
                     with trio.CancelScope(shield=True):
@@ -251,13 +359,16 @@ class PodCore:
                     # the registry; the file is written again with the next change.
                     log.error("cannot write the registry file: %s", exc)
                     self._report_fault("registry write", exc)
-            if self._registry_bytes is None:
-                self._registry_written.set()
+            # Written, or given up on: either way no waiter waits for this one any more.
+            self._registry_on_disk = version
+            self._registry_written.set()
+            self._registry_written = trio.Event()
 
     async def flush_registry(self) -> None:
-        """Wait until the newest registry has reached its file."""
-        while self._registry_bytes is not None:
-            self._registry_written = trio.Event()
+        """Wait until the registry as of now has reached its file (a write already under
+        way when the registry changed does not count)."""
+        wanted = self._registry_version
+        while self._registry_on_disk < wanted:
             await self._registry_written.wait()
 
     def buffer_notification(self, notification: Notification) -> None:
@@ -361,12 +472,23 @@ class PodCore:
         return value
 
     async def _dispatch(self, conn: Connection, requests: list[Request]) -> None:
+        """Handle ``requests`` in the loop, in order, as one job; return once they are.
+
+        Returning only then keeps each connection to one job in the loop's queue, so the
+        loop serves busy connections in turn, a batch of each (see ``podd.server``).
+        """
+        handled = trio.Event()
+
         def handle_all() -> None:
-            for request in requests:
-                self._handle(conn, request)
+            try:
+                for request in requests:
+                    self._handle(conn, request)
+            finally:
+                handled.set()
 
         name = requests[0].method if len(requests) == 1 else f"{len(requests)} requests"
         await self._jobs_send.send(Job(trio.current_time(), name, handle_all))
+        await handled.wait()
 
     async def _dispatch_loop(self) -> None:
         self._loop_task = trio.lowlevel.current_task()
@@ -431,8 +553,32 @@ class PodCore:
             "parent": self.parent,
         }
 
+    _status_key: Any = None
+    """What the cached part of ``status`` was built from (see ``_on_status``)."""
+    _status_parts: Any = None
+
     def _on_status(self, conn: Connection, request: Request) -> Any:
-        last = attrs.asdict(self.last_turn) if self.last_turn else None
+        # Clients ask for status in floods and live views poll it, so what only the spec,
+        # the last turn and the registry change is built again only when one of them has.
+        # Records are compared field by field (events change them in place); the key
+        # keeps copies of the rule lists, so that a list changed in place is seen too.
+        # The cached values are shared by the replies, which only encode them.
+        held = self._held()
+        records = [_RECORD_FIELDS(r) for r in self.registry]
+        if (self.spec, self.last_turn, held, records) != self._status_key:
+            self._status_key = (
+                self.spec,
+                self.last_turn,
+                {name: list(rules) for name, rules in held.items()},
+                [tuple(list(v) if isinstance(v, list) else v for v in r) for r in records],
+            )
+            self._status_parts = (
+                self.spec.socket,
+                attrs.asdict(self.last_turn) if self.last_turn else None,
+                scope.effective_rules(self.spec.scope, held),
+                [attrs.asdict(r) for r in self.registry],
+            )
+        socket, last, effective_scope, children = self._status_parts
         return {
             "name": self.name,
             "state": self.state,
@@ -440,7 +586,7 @@ class PodCore:
             "parent": self.parent,
             "parent_socket": self.parent_socket,
             "incarnation": self.incarnation,
-            "socket": self.spec.socket,
+            "socket": socket,
             "cwd": self.spec.cwd,
             "agent": self.spec.agent,
             "started_at": self.start_time,
@@ -450,9 +596,10 @@ class PodCore:
             "wake_on_notify": self.spec.wake_on_notify,
             "turn_timeout": self.spec.turn_timeout,
             "scope": self.spec.scope,
-            "effective_scope": scope.effective_rules(self.spec.scope, self._held()),
+            "effective_scope": effective_scope,
             "enforcement": sandbox.enforcement_mode(),
-            "children": [attrs.asdict(r) for r in self.registry],
+            "enforcement_detail": sandbox.enforcement_detail(),
+            "children": children,
             "notifications_pending": len(self.notifications),
             "notifications_dropped": self.notifications.dropped,
             "lag": self.lag.to_dict(),

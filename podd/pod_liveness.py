@@ -14,25 +14,21 @@ import trio
 from podd import liveness
 from podd.async_client import async_call
 from podd.children import wait_gone
+from podd.core.liveness import (
+    Lineage,
+    on_adopt,
+    on_adopted,
+    on_adopted_exited,
+    on_orphaned,
+    on_parent_died,
+)
 from podd.errors import PodFailed, PodUnreachable
-from podd.notifications import Notification
 from podd.pod_core import LATER, PodCore
 from podd.procfacts import is_alive
 from podd.registry import ChildRecord
 from podd.server import Connection
 from podd.spec import Ancestor
-from protocol import (
-    Adopted,
-    AdoptParams,
-    Forbidden,
-    ListPodsParams,
-    PodNotFound,
-    ReclaimStaleParams,
-    Request,
-    ShutdownParams,
-    ShuttingDown,
-    encode_result,
-)
+from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 
 __all__ = ["LivenessMixin"]
 
@@ -92,7 +88,11 @@ class LivenessMixin(PodCore):
                 self._report_fault("reclaim_stale", exc)
             await trio.sleep(self.spec.reclaim_interval)
 
-    # --- Parent death and adoption ---------------------------------------------------
+    # --- Parent death and adoption (the rules: ``podd.core.liveness``) ------------------
+
+    @property
+    def lineage(self) -> Lineage:
+        return Lineage(self.parent, self.parent_socket, self.parent_pid, tuple(self.ancestors))
 
     async def _watch_parent(self, pid: int, os_parent: bool) -> None:
         if os_parent and os.getppid() != pid:
@@ -103,14 +103,12 @@ class LivenessMixin(PodCore):
             self.post("parent_died", self._parent_died)
 
     def _parent_died(self) -> None:
-        if self.stopping:
-            self.outbox.retarget(None)
-            return
-        log.warning("parent %s died; looking for an ancestor to adopt us", self.parent)
-        self.background(self._find_adopter, self.parent or "")
+        if not self.stopping:
+            log.warning("parent %s died; looking for an ancestor to adopt us", self.parent)
+        self.run_effects(on_parent_died(self.lineage, self.stopping))
 
     async def _find_adopter(self, previous: str) -> None:
-        for index, ancestor in enumerate(self.ancestors):
+        for ancestor in self.ancestors:
             params = AdoptParams(self.name, previous_parent=previous, socket=self.spec.socket)
             try:
                 result = await async_call(ancestor.socket, "adopt", params, timeout=2.0)
@@ -118,53 +116,37 @@ class LivenessMixin(PodCore):
                 log.info("ancestor %s cannot adopt us: %s", ancestor.name, exc)
                 continue
             adopter_pid = int(result["pid"])
-            rest = self.ancestors[index + 1 :]
-            self.post("adopted", functools.partial(self._adopted, ancestor, adopter_pid, rest))
+            self.post("adopted", functools.partial(self._adopted, ancestor, adopter_pid))
             return
         self.post("orphaned", self._orphaned)
 
-    def _adopted(self, ancestor: Ancestor, pid: int, rest: list[Ancestor]) -> None:
+    def _adopted(self, ancestor: Ancestor, pid: int) -> None:
         log.warning("adopted by %s", ancestor.name)
-        self.parent, self.parent_socket, self.parent_pid = ancestor.name, ancestor.socket, pid
-        self.ancestors = rest
-        self.outbox.retarget(ancestor.socket)
-        self.write_info()
-        self.background(self._watch_parent, pid, False)
+        lineage, effects = on_adopted(self.lineage, ancestor, pid)
+        self.parent, self.parent_socket = lineage.parent, lineage.parent_socket
+        self.parent_pid, self.ancestors = lineage.parent_pid, list(lineage.ancestors)
+        self.run_effects(effects)
 
     def _orphaned(self) -> None:
         log.warning("no live ancestor is left: stopping")
-        # self.parent stays: a restart brings the pod back under the same parent.
-        self.outbox.retarget(None)
-        self._begin_stop(ShutdownParams(timeout=5.0), "orphaned: no live ancestor")
+        self.run_effects(on_orphaned())
 
     def _on_adopt(self, conn: Connection, request: Request) -> Any:
-        params: AdoptParams = request.params
-        if self.stopping:
-            raise ShuttingDown(f"pod {self.name!r} is stopping")
-        record = self.registry.get(params.pod_name)
-        if record is None:
-            raise PodNotFound(f"pod {params.pod_name!r} is not registered here")
-        if record.pid != conn.peer_pid:
-            raise Forbidden(f"only pod {params.pod_name!r} itself may ask to be adopted")
-        record.parent_pod = self.name
-        record.callback_address = self.spec.socket
-        record.socket_path = params.socket
-        self.registry_changed()
-        self._notify(Notification.of(Adopted(params.pod_name, params.previous_parent)))
-        self.background(self._watch_adopted, record.pod_name, record.pid, record.start_time)
-        ancestors = [Ancestor(self.parent, self.parent_socket or "")] if self.parent else []
-        return {
-            "name": self.name,
-            "pid": self.pid,
-            "socket": self.spec.socket,
-            "ancestors": [attrs.asdict(a) for a in ancestors + self.ancestors],
-        }
+        effects = on_adopt(
+            self.registry,
+            self.name,
+            self.pid,
+            self.spec.socket,
+            self.lineage,
+            self.stopping,
+            request.params,
+            conn.peer_pid,
+        )
+        return self.run_effects(effects)
 
     async def _watch_adopted(self, name: str, pid: int, started: float) -> None:
         await wait_gone(pid, started, float("inf"))
         self.post("adopted_exited", lambda: self._adopted_exited(name, pid))
 
     def _adopted_exited(self, name: str, pid: int) -> None:
-        record = self.registry.get(name)
-        if record is not None and record.pid == pid:
-            self._reclaim(record, "process gone")
+        self.run_effects(on_adopted_exited(self.registry, name, pid))

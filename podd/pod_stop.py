@@ -1,4 +1,5 @@
-"""Stopping a pod: children first, then the turn, then ``shut_down`` upward."""
+"""Stopping a pod, as the pod runs it: the phases and the outcome are decided by
+``podd.core.stopping``; this mixin does the waiting of each phase and reports back."""
 
 from __future__ import annotations
 
@@ -13,11 +14,19 @@ import attrs
 import trio
 
 from podd.children import stop_child
-from podd.pod_core import LATER, OUTCOME_RANK, PodCore
+from podd.core.stopping import (
+    Stop,
+    begin_stop,
+    on_children_stopped,
+    on_outbox_flushed,
+    on_spawns_settled,
+    on_turn_stopped,
+)
+from podd.pod_core import LATER, PodCore
 from podd.procfacts import is_alive, signal_name
 from podd.registry import ChildRecord
 from podd.server import Connection
-from protocol import Request, ShutDown, ShutdownParams, encode_result
+from protocol import Request, ShutdownParams, encode_result
 
 __all__ = ["StopMixin"]
 
@@ -46,17 +55,41 @@ class StopMixin(PodCore):
             return
         self.stopping = True
         log.info("stopping: %s", reason)
-        self.background(self._stop, params, reason)
+        self._stop_plan, effects = begin_stop(
+            params,
+            reason,
+            trio.current_time(),
+            spawns_pending=bool(self._pending_spawns),
+            registry=self.registry,
+            self_name=self.name,
+        )
+        self.run_effects(effects)
 
-    async def _stop(self, params: ShutdownParams, reason: str) -> None:
-        deadline = trio.current_time() + params.timeout
-        if self._pending_spawns:
-            with trio.move_on_at(deadline):
-                await self._spawns_settled.wait()
+    @property
+    def _stop_in_progress(self) -> Stop:
+        assert self._stop_plan is not None
+        return self._stop_plan
+
+    # The waiting of each phase (``podd.core.stopping`` decides what follows).
+
+    async def _wait_spawns(self, deadline: float) -> None:
+        with trio.move_on_at(deadline):
+            await self._spawns_settled.wait()
+
+        def settled() -> None:
+            self.run_effects(on_spawns_settled(self._stop_in_progress, self.registry, self.name))
+
+        self.post("spawns_settled", settled)
+
+    async def _stop_children(
+        self,
+        children: tuple[tuple[ChildRecord, tuple[ChildRecord, ...]], ...],
+        params: ShutdownParams,
+        deadline: float,
+    ) -> None:
         outcomes: list[str] = []
-        children = [r for r in self.registry if r.parent_pod == self.name]
 
-        async def stop_one(record: ChildRecord) -> None:
+        async def stop_one(record: ChildRecord, below: tuple[ChildRecord, ...]) -> None:
             remaining = max(0.1, deadline - trio.current_time())
             outcome = await stop_child(
                 record.socket_path,
@@ -66,36 +99,56 @@ class StopMixin(PodCore):
                 self._processes.get(record.pod_name),
             )
             if outcome == "force_killed":
-                self._kill_subtree(record.pod_name)
+                _kill_all(below)
             outcomes.append(outcome)
 
         async with trio.open_nursery() as nursery:
-            for record in children:
-                nursery.start_soon(stop_one, record)
-        outcomes.append(await self._stop_turn(params, deadline))
-        outcome = max(outcomes, key=OUTCOME_RANK.__getitem__, default="clean")
-        if outcome == "timeout":
-            self.post("stop_timed_out", lambda: self._stop_timed_out(outcome))
-            return
-        self.outbox.post(ShutDown(self.name, reason=reason))
-        await self.outbox.flush(timeout=max(0.5, min(2.0, deadline - trio.current_time())))
-        self.post("stopped", lambda: self._finish_stop(outcome))
+            for record, below in children:
+                nursery.start_soon(stop_one, record, below)
+
+        def stopped() -> None:
+            effects = on_children_stopped(
+                self._stop_in_progress,
+                outcomes,
+                turn_running=self._turn is not None,
+                queued_work=self._wake_pending,
+                self_name=self.name,
+                now=trio.current_time(),
+            )
+            self.run_effects(effects)
+
+        self.post("children_stopped", stopped)
+
+    async def _run_stop_turn(self, params: ShutdownParams, deadline: float) -> None:
+        outcome = await self._stop_turn(params, deadline)
+
+        def stopped() -> None:
+            effects = on_turn_stopped(
+                self._stop_in_progress, outcome, self.name, trio.current_time()
+            )
+            self.run_effects(effects)
+
+        self.post("turn_stopped", stopped)
+
+    async def _flush_outbox(self, timeout: float) -> None:
+        await self.outbox.flush(timeout=timeout)
+
+        def flushed() -> None:
+            self.run_effects(on_outbox_flushed(self._stop_in_progress, self.registry, self.name))
+
+        self.post("outbox_flushed", flushed)
 
     async def _stop_turn(self, params: ShutdownParams, deadline: float) -> str:
         """Let the in-flight turn finish (drain) or cancel it: SIGTERM, and what is still
         there at the deadline gets SIGKILL (``force_killed``) or, without ``kill``, is
         left running (``timeout``)."""
-        discarded = False
-        if params.drain:
-            # Queued work (a wake-on-notify turn) is dropped, whenever it was queued.
-            discarded = await self.call("discard_queued_work", self._discard_queued_work)
         handle = self._turn
         if handle is None:
-            return "drained_with_discards" if discarded else "clean"
+            return "clean"
         if params.drain:
             with trio.move_on_at(deadline):
                 await self._turn_over.wait()
-                return "drained_with_discards" if discarded else "clean"
+                return "clean"
             if not params.kill:
                 return "timeout"
             # It outlived the timeout: it is killed, whatever it does with SIGTERM.
@@ -120,30 +173,17 @@ class StopMixin(PodCore):
                 return "timeout"  # it outlived the deadline and was left running
         return "force_killed" if handle.force_killed else "clean"
 
-    def _discard_queued_work(self) -> bool:
-        """Drop a queued wake-on-notify turn; whether there was one."""
-        queued, self._wake_pending = self._wake_pending, False
-        return queued
-
-    def _kill_subtree(self, name: str) -> None:
-        """SIGKILL everything registered below ``name`` (a child that was force-killed),
-        so that no grandchild goes looking for a new parent."""
-        for below in self.registry.descendants_of(name):
-            record = self.registry.get(below)
-            if record is not None and is_alive(record.pid, record.start_time):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(record.pid, signal.SIGKILL)
+    def _drop_queued_work(self) -> None:
+        self._wake_pending = False
 
     def _stop_timed_out(self, outcome: str) -> None:
         self.stopping = False
+        self._stop_plan = None
         for conn, request_id in self._stop_requesters:
             conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
         self._stop_requesters.clear()
 
     def _finish_stop(self, outcome: str) -> None:
-        for record in list(self.registry):
-            if record.parent_pod == self.name:
-                self._reclaim(record, "stopped with its parent", clean=True)
         for conn, request_id in self._stop_requesters:
             conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
         self.background(self._flush_then_end, list(self._stop_requesters))
@@ -158,3 +198,12 @@ class StopMixin(PodCore):
 
     def _end(self) -> None:
         self._stopped = True
+
+
+def _kill_all(records: tuple[ChildRecord, ...]) -> None:
+    """SIGKILL the pods of ``records`` (those registered below a child that had to be
+    killed), so that no grandchild goes looking for a new parent."""
+    for record in records:
+        if is_alive(record.pid, record.start_time):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from podd.events import apply_event
+from podd.core.events import apply_event
 from podd.procfacts import is_alive
 from podd.registry import ChildRecord, Registry
 from protocol import ScopeRule, ShutDown, TurnEnded

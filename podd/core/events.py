@@ -3,7 +3,9 @@
 ``authorize`` decides whether the connection's peer may speak for the event;
 ``apply_event`` changes the registry and says what follows (a notification, an event
 to pass upward). Both are idempotent and tolerate any order: a duplicate or an event
-about a pod already gone changes nothing.
+about a pod already gone changes nothing. ``on_pod_event`` and ``on_flush_events`` are
+the handlers of the two methods of the event plane: they add the tombstones of removed
+pods and return the effects (``podd.core.effects``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import attrs
 
 from podd import scope
+from podd.core.effects import Effect, Notify, PersistRegistry, PostEvent, Reply, Trace
+from podd.core.tombstones import Tombstone, Tombstones
 from podd.notifications import Notification
 from podd.paths import is_valid_name
 from podd.registry import ChildRecord, Registry
@@ -24,7 +28,7 @@ from protocol import (
     UnknownEvent,
 )
 
-__all__ = ["Applied", "apply_event", "authorize", "sender_of"]
+__all__ = ["Applied", "apply_event", "authorize", "on_flush_events", "on_pod_event", "sender_of"]
 
 
 @attrs.frozen
@@ -147,3 +151,59 @@ def apply_event(
         forward = attrs.evolve(event, parent_pod=self_name, incarnation=0, seq=0)
         return Applied(forward=forward, registry_changed=True)
     return Applied(notification=Notification.of(event))
+
+
+NO_LONGER_REGISTERED = {"applied": False, "reason": "the pod is no longer registered here"}
+
+
+def on_pod_event(
+    registry: Registry,
+    tombstones: Tombstones,
+    self_name: str,
+    event: PodEvent,
+    peer_pid: int | None,
+) -> list[Effect]:
+    """Handle a ``pod_event`` from the process ``peer_pid``.
+
+    An event from a removed pod's own process is ignored (its tombstone answers it);
+    anything else the peer may not send raises ``Forbidden`` and changes nothing. The
+    pods an event removes get tombstones. The reply says whether it was applied (not
+    a duplicate).
+    """
+    try:
+        sender = authorize(registry, event, peer_pid)
+    except Forbidden:
+        tomb = tombstones.get(sender_of(event) or "")
+        if tomb is not None and tomb.pid == peer_pid:
+            return [Reply(NO_LONGER_REGISTERED)]
+        raise
+    applied = apply_event(registry, sender, event, self_name)
+    effects: list[Effect] = [Trace(f"apply {sender.pod_name} {getattr(event, 'turn', 0)}")]
+    for name in applied.removed:
+        pid = sender.pid if name == sender.pod_name else 0
+        tombstones.bury(name, Tombstone(pid, sender.incarnation, sender.last_seq))
+    if applied.registry_changed:
+        effects.append(PersistRegistry())
+    if applied.forward is not None:
+        effects.append(PostEvent(applied.forward))
+    if applied.notification is not None:
+        effects.append(Notify(applied.notification))
+    effects.append(Reply({"applied": not applied.duplicate}))
+    return effects
+
+
+def on_flush_events(
+    registry: Registry, tombstones: Tombstones, pod_name: str, peer_pid: int | None
+) -> list[Effect]:
+    """Handle ``flush_events``: acknowledge the newest stamp applied from ``pod_name``.
+
+    Only that pod's own process may ask (a removed pod's, from its tombstone); anyone
+    else gets ``Forbidden``.
+    """
+    record = registry.get(pod_name)
+    if record is not None and record.pid == peer_pid:
+        return [Reply({"incarnation": record.incarnation, "seq": record.last_seq})]
+    tomb = tombstones.get(pod_name)
+    if tomb is not None and tomb.pid == peer_pid:
+        return [Reply({"incarnation": tomb.incarnation, "seq": tomb.last_seq})]
+    raise Forbidden(f"pod {pod_name!r} is not registered here")

@@ -1,4 +1,4 @@
-"""Unit tests of the event plane's pure parts: ``podd.events``, ``podd.registry`` and
+"""Unit tests of the event plane's pure parts: ``podd.core.events``, ``podd.registry`` and
 ``podd.notifications``. No event loop, no sockets."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import attrs
 import pytest
 
-from podd.events import Applied, apply_event, authorize, sender_of
+from podd.core.events import Applied, apply_event, authorize, sender_of
 from podd.notifications import DEFAULT_CAPACITY, Notification, NotificationBuffer, render
 from podd.procfacts import signal_name
 from podd.registry import ChildRecord, Registry

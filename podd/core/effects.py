@@ -1,0 +1,216 @@
+"""What a handler of ``podd.core`` asks the runtime to do, in order.
+
+Effects are values: a handler returns them and the runtime (``podd.pod_*``) carries
+them out after the handler has returned, so a handler never waits and never fails
+half-way through an effect.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from podd.notifications import Notification
+from podd.registry import ChildRecord
+from protocol import PodEvent, ShutdownParams
+
+__all__ = [
+    "AbortStop",
+    "BeginStop",
+    "DropQueuedWork",
+    "Effect",
+    "FindAdopter",
+    "FinishStop",
+    "FlushOutbox",
+    "Notify",
+    "PersistRegistry",
+    "PostEvent",
+    "Reclaim",
+    "Reply",
+    "RestartLater",
+    "RetargetOutbox",
+    "StopChildren",
+    "StopTurn",
+    "Trace",
+    "WaitSpawns",
+    "WatchAdopted",
+    "WatchParent",
+    "WriteInfo",
+]
+
+
+@attrs.frozen
+class Reply:
+    """Answer the request being handled with ``result``."""
+
+    result: Any
+
+
+@attrs.frozen
+class PostEvent:
+    """Send ``event`` to this pod's parent; the outbox stamps and delivers it."""
+
+    event: PodEvent
+
+
+@attrs.frozen
+class Notify:
+    """Buffer ``notification`` for this pod's agent (which may wake it)."""
+
+    notification: Notification
+
+
+@attrs.frozen
+class PersistRegistry:
+    """The registry changed: journal it and replace its file."""
+
+
+@attrs.frozen
+class Trace:
+    """A line for the test hook ``PODD_TRACE_EVENTS`` (see ``podd.pod_core.EventTrace``)."""
+
+    text: str
+
+
+@attrs.frozen
+class Reclaim:
+    """Remove the dead pod of ``record``: its registry entry, scope and leftovers, with a
+    notification naming ``cause`` (``shut_down`` if ``clean``, else ``errored``)."""
+
+    record: ChildRecord
+    cause: str
+    clean: bool = False
+
+
+@attrs.frozen
+class RestartLater:
+    """Start the child ``name`` again, from its last state, in ``delay`` seconds."""
+
+    name: str
+    delay: float
+
+
+@attrs.frozen
+class WatchAdopted:
+    """Watch the adopted pod's process; when it is gone, an ``adopted_exited`` follows."""
+
+    name: str
+    pid: int
+    start_time: float
+
+
+@attrs.frozen
+class WatchParent:
+    """Watch the (new) parent's process; when it is gone, a ``parent_died`` follows."""
+
+    pid: int
+
+
+@attrs.frozen
+class FindAdopter:
+    """Ask the ancestors, nearest first, to adopt this pod; ``adopted`` or ``orphaned``
+    follows."""
+
+    previous_parent: str
+
+
+@attrs.frozen
+class RetargetOutbox:
+    """Send this pod's events (those not yet acknowledged too) to ``target`` from now on;
+    None drops them."""
+
+    target: str | None
+
+
+@attrs.frozen
+class WriteInfo:
+    """Rewrite ``pod.json`` (the lineage changed)."""
+
+
+@attrs.frozen
+class BeginStop:
+    """Stop this pod and its subtree, as a ``shutdown`` with ``params`` would."""
+
+    params: ShutdownParams
+    reason: str
+
+
+@attrs.frozen
+class WaitSpawns:
+    """Wait until the spawns in progress have settled, or ``deadline``; then
+    ``spawns_settled``."""
+
+    deadline: float
+
+
+@attrs.frozen
+class StopChildren:
+    """Ask every child of ``children`` to stop its subtree and wait until each process
+    is gone; one that outlives the deadline is killed with what is registered below it
+    (the records beside it). Then ``children_stopped`` with their outcomes."""
+
+    children: tuple[tuple[ChildRecord, tuple[ChildRecord, ...]], ...]
+    params: ShutdownParams
+    deadline: float
+
+
+@attrs.frozen
+class DropQueuedWork:
+    """Drop work queued for the agent (a pending wake-on-notify turn)."""
+
+
+@attrs.frozen
+class StopTurn:
+    """Let the in-flight turn finish (``drain``) or cancel it, as ``params`` say, by
+    ``deadline``; then ``turn_stopped`` with the outcome."""
+
+    params: ShutdownParams
+    deadline: float
+
+
+@attrs.frozen
+class FlushOutbox:
+    """Wait up to ``timeout`` seconds for the parent to acknowledge every event; then
+    ``outbox_flushed``."""
+
+    timeout: float
+
+
+@attrs.frozen
+class AbortStop:
+    """Give the stop up (something was left running): answer the requesters with
+    ``outcome`` and go on running."""
+
+    outcome: str
+
+
+@attrs.frozen
+class FinishStop:
+    """Answer the requesters with ``outcome``, flush, and end the pod."""
+
+    outcome: str
+
+
+Effect = (
+    Reply
+    | PostEvent
+    | Notify
+    | PersistRegistry
+    | Trace
+    | Reclaim
+    | RestartLater
+    | WatchAdopted
+    | WatchParent
+    | FindAdopter
+    | RetargetOutbox
+    | WriteInfo
+    | BeginStop
+    | WaitSpawns
+    | StopChildren
+    | DropQueuedWork
+    | StopTurn
+    | FlushOutbox
+    | AbortStop
+    | FinishStop
+)
