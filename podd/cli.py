@@ -3,22 +3,29 @@
 Exit status: 0 success; 1 a failure explained on stderr; 2 bad usage; 3 the named pod
 does not exist or is not running. ``--json`` prints one JSON document on stdout.
 
-The CLI is a short-lived, synchronous client: it does not import trio, so a command
-costs little more than the interpreter's start-up.
+The CLI is a short-lived, synchronous client: it speaks plain JSON frames over blocking
+sockets (``podd.client``) and reads the pods' files with ``json`` (``podd.records``).
+Apart from starting a root pod, no command imports trio, cattrs, attrs, orjson, psutil
+or (unless drawing on a terminal, or a tree) rich, so a command costs little more than
+the interpreter's start-up. Commands import what they need when they run.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any, NoReturn
-
-import orjson
 
 from podd.errors import PoddError, PodFailed, PodUnreachable, RootError, UsageError
 from podd.paths import check_name, resolve_root
+
+# Type checkers take this as true; the typing module is not imported (it costs every
+# command a few milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import Any, NoReturn
 
 __all__ = ["main"]
 
@@ -37,7 +44,7 @@ class Exit(Exception):
 
 
 def _print_json(document: Any) -> None:
-    sys.stdout.write(orjson.dumps(document, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
 
 
 def _fail_for(exc: PoddError, what: str) -> NoReturn:
@@ -68,14 +75,14 @@ class Context:
         return os.path.join(self.root, name, "sock")
 
     def _process_alive(self, name: str) -> bool:
-        from podd.procfacts import is_alive
-        from podd.spec import read_info
+        from podd.procfs import is_alive
+        from podd.records import read_pod_record
 
         try:
-            info = read_info(os.path.join(self.pod_dir(name), "pod.json"))
+            record = read_pod_record(os.path.join(self.pod_dir(name), "pod.json"))
         except (OSError, ValueError):
             return False
-        return is_alive(info.pid, info.start_time)
+        return is_alive(record.pid, record.start_time)
 
     def call(self, name: str, method: str, params: Any = None, timeout: float | None = 10.0) -> Any:
         from podd.client import call
@@ -99,8 +106,7 @@ class Context:
 
 
 def cmd_spawn(ctx: Context) -> int:
-    from podd import scope
-    from protocol import SpawnParams
+    from podd import scope_arg
 
     args = ctx.args
     name = check_name(args.name)
@@ -112,7 +118,7 @@ def cmd_spawn(ctx: Context) -> int:
     if not os.path.isdir(cwd):
         raise Exit(EXIT_FAILED, f"--cwd {cwd!r} is not a directory")
     try:
-        rules = [scope.parse_scope_arg(text, os.getcwd()) for text in args.scope]
+        rules = [scope_arg.parse(text, os.getcwd()) for text in args.scope]
     except ValueError as exc:
         raise Exit(EXIT_USAGE, f"--scope: {exc}") from exc
     if args.turn_timeout is not None and args.turn_timeout <= 0:
@@ -121,16 +127,17 @@ def cmd_spawn(ctx: Context) -> int:
     if not parent and args.restart != "never":
         raise Exit(EXIT_USAGE, "--restart is a parent's policy: it needs --parent (or $POD_NAME)")
     if parent:
-        params = SpawnParams(
-            name=name,
-            scope=rules or None,
-            agent=args.agent,
-            cwd=cwd if args.cwd else None,
-            task=args.task,
-            turn_timeout=turn_timeout,
-            wake_on_notify=args.wake_on_notify,
-            restart=args.restart,
-        )
+        # A child is started by its parent: this command only asks (spawn's params).
+        params = {
+            "name": name,
+            "scope": rules or None,
+            "agent": args.agent,
+            "cwd": cwd if args.cwd else None,
+            "task": args.task,
+            "turn_timeout": turn_timeout,
+            "wake_on_notify": args.wake_on_notify,
+            "restart": args.restart,
+        }
         result = ctx.call(parent, "spawn", params, timeout=60.0)
     else:
         result = _spawn_root(ctx, name, cwd, rules, turn_timeout)
@@ -141,12 +148,17 @@ def cmd_spawn(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _spawn_root(ctx: Context, name: str, cwd: str, rules: list[Any], turn_timeout: float) -> Any:
+def _spawn_root(
+    ctx: Context, name: str, cwd: str, rules: list[dict[str, Any]], turn_timeout: float
+) -> Any:
+    # A root pod is a new interpreter that imports the runtime: what it takes to build
+    # its spec is imported here.
     from podd import scope
     from podd.agent_command import check_agent
     from podd.paths import ensure_private_dir
     from podd.spawner import SpawnError, spawn_detached
     from podd.spec import PodSpec
+    from protocol.messages import ScopeRule
 
     args = ctx.args
     if args.agent is not None:
@@ -161,7 +173,7 @@ def _spawn_root(ctx: Context, name: str, cwd: str, rules: list[Any], turn_timeou
         name=name,
         root=ctx.root,
         cwd=cwd,
-        scope=rules or scope.default_root_scope(cwd),
+        scope=[ScopeRule(**rule) for rule in rules] or scope.default_root_scope(cwd),
         agent=args.agent,
         task=args.task,
         turn_timeout=turn_timeout,
@@ -205,13 +217,10 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_send(ctx: Context) -> int:
-    from protocol import SendParams
-
     name = check_name(ctx.args.name)
     wait = ctx.args.wait
-    result = ctx.call(
-        name, "send", SendParams(ctx.args.text, wait=wait), timeout=None if wait else 10.0
-    )
+    params = {"text": ctx.args.text, "wait": wait}
+    result = ctx.call(name, "send", params, timeout=None if wait else 10.0)
     if not wait:
         print(f"{name}: turn {result['turn']} started")
         return EXIT_OK
@@ -231,13 +240,11 @@ def cmd_output(ctx: Context) -> int:
 
 
 def cmd_notifications(ctx: Context) -> int:
-    from protocol import NotificationsParams
-
     name = ctx.args.name if ctx.args.name is not None else os.environ.get("POD_NAME")
     if name is None:
         raise Exit(EXIT_USAGE, "name a pod (or run inside a pod's turn, where $POD_NAME is set)")
     check_name(name)
-    result = ctx.call(name, "notifications", NotificationsParams(peek=ctx.args.peek))
+    result = ctx.call(name, "notifications", {"peek": ctx.args.peek})
     if ctx.json:
         _print_json(result)
     else:
@@ -263,7 +270,7 @@ def cmd_stop(ctx: Context) -> int:
     except stopping.NotRunning as exc:
         raise Exit(EXIT_NOT_RUNNING, str(exc)) from exc
     finally:
-        from podd.spawner import stop_root_fork_server
+        from podd.forkserver import stop_root_fork_server
 
         stop_root_fork_server(ctx.root)
     if ctx.json:
@@ -275,13 +282,13 @@ def cmd_stop(ctx: Context) -> int:
 
 def cmd_reclaim(ctx: Context) -> int:
     from podd import inventory
-    from protocol import ReclaimStaleParams
 
     if ctx.args.name is not None:
         name = check_name(ctx.args.name)
-        reclaimed = ctx.call(name, "reclaim_stale", ReclaimStaleParams(), timeout=10.0)["reclaimed"]
+        params = {"probe_timeout": inventory.PROBE_TIMEOUT}
+        reclaimed = ctx.call(name, "reclaim_stale", params, timeout=10.0)["reclaimed"]
     else:
-        from podd.spawner import stop_root_fork_server
+        from podd.forkserver import stop_root_fork_server
 
         reclaimed = inventory.sweep(ctx.root)
         stop_root_fork_server(ctx.root)
@@ -323,26 +330,93 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _terminal_width() -> int:
+    """The width help is wrapped to, found as ``shutil.get_terminal_size`` finds it."""
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0 and sys.__stdout__ is not None:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns
+        except (AttributeError, ValueError, OSError):
+            columns = 0
+    return columns if columns > 0 else 80
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's formatter, told how wide the terminal is.
+
+    argparse makes a formatter for every argument it is given, and the formatter
+    imports shutil (and with it zlib, bz2 and lzma) to find the width: milliseconds on
+    every command, for help that is rarely printed.
+    """
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        if width is None:
+            width = _terminal_width() - 2
+        super().__init__(prog, indent_increment, max_help_position, width)
+
+
+class _Skipped:
+    """Stands for the parser of a command that is not built: its arguments go nowhere."""
+
+    def add_argument(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names when that is plain: its first word, after nothing but
+    ``--root DIR`` (or ``--root=DIR``); else None."""
+    i = 0
+    while i < len(argv) and (argv[i] == "--root" or argv[i].startswith("--root=")):
+        i += 2 if argv[i] == "--root" else 1
+    return argv[i] if i < len(argv) and not argv[i].startswith("-") else None
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of the command line; with ``only``, of that command alone.
+
+    Each command's parser costs a few hundred microseconds to build, on every run; a
+    run needs one. ``only`` naming no command gives the whole parser, so that argparse
+    says what is wrong (and ``--help`` lists every command).
+    """
     root_help = "runtime root (default: $PODD_ROOT, $XDG_RUNTIME_DIR/podd, /tmp/podd-<uid>)"
-    common = argparse.ArgumentParser(add_help=False)
+    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     common.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=root_help)
-    json_flag = argparse.ArgumentParser(add_help=False)
+    json_flag = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
     json_flag.add_argument("--json", action="store_true", help="print one JSON document")
 
     parser = argparse.ArgumentParser(
         prog="podd",
+        formatter_class=_HelpFormatter,
         description="Supervise trees of agent pods on this host.",
         epilog="Exit status: 0 ok, 1 failed, 2 bad usage, 3 no such pod or not running.",
     )
     parser.add_argument("--root", metavar="DIR", help=root_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
+    built: list[str] = []
+
     def command(
         name: str, fn: Callable[[Context], int], help: str, *parents: Any, epilog: str = ""
     ) -> Any:
+        if only is not None and name != only:
+            return _Skipped()
+        built.append(name)
         p = sub.add_parser(
-            name, help=help, description=help, epilog=epilog or None, parents=[common, *parents]
+            name,
+            help=help,
+            description=help,
+            epilog=epilog or None,
+            parents=[common, *parents],
+            formatter_class=_HelpFormatter,
         )
         p.set_defaults(fn=fn)
         return p
@@ -447,11 +521,37 @@ def build_parser() -> argparse.ArgumentParser:
         json_flag,
     )
     p.add_argument("name", nargs="?")
+    if not built:
+        return build_parser()
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    """Run one command and return its exit status; run as the program (``argv`` is
+    None), end the process with it."""
+    status = _run(argv)
+    if argv is None:
+        _end(status)
+    return status
+
+
+def _end(status: int) -> NoReturn:
+    """End the process at once with ``status``, stdout and stderr flushed.
+
+    The interpreter's own teardown (freeing every module and object) would cost every
+    command a few more milliseconds, and nothing here needs it: podd registers no
+    ``atexit`` handler and keeps no file open but these two.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a reader that went away, or a closed stream
+            continue
+    os._exit(status)
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if argv is None:
         from podd.proctitle import set_title

@@ -12,7 +12,7 @@ Wire errors (``protocol.WireError`` subclasses) are translated into ``PodFailed`
 
 from __future__ import annotations
 
-from protocol import ProtocolError
+from protocol.errors import ProtocolError
 
 __all__ = ["PodFailed", "PodUnreachable", "PoddError", "RootError", "UsageError"]
 

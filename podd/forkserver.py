@@ -22,23 +22,31 @@ which nothing imports.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
-import platform
 import signal
 import socket
 import struct
 import sys
-import traceback
+import time
 from collections.abc import Callable
 
+from podd.paths import short_socket_path
+from podd.procfs import is_alive
 from podd.proctitle import pod_title, set_title
+from podd.records import read_pod_record
 
-__all__ = ["ROOT_SOCKET", "available", "root_has_live_pods", "serve", "serve_root"]
+__all__ = [
+    "ROOT_SOCKET",
+    "available",
+    "root_has_live_pods",
+    "serve",
+    "serve_root",
+    "stop_root_fork_server",
+]
 
 CLONE_PARENT = 0x00008000
-_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(platform.machine())
+_SYS_CLONE = {"x86_64": 56, "aarch64": 220}.get(os.uname().machine)
 
 
 def available() -> bool:
@@ -54,6 +62,8 @@ def _clone_parent() -> int:
     CPython's own fork bookkeeping (locks, thread state) is run around the raw
     syscall, as ``os.fork`` does; the server has a single thread.
     """
+    import ctypes
+
     api = ctypes.pythonapi
     libc = ctypes.PyDLL(None, use_errno=True)  # PyDLL: the GIL stays held across clone
     api.PyOS_BeforeFork()
@@ -99,6 +109,8 @@ def _run_child(
         code = run_pod(["--ready-fd", str(ready_fd)], spec_json)
     except BaseException:
         with contextlib.suppress(Exception):
+            import traceback
+
             traceback.print_exc()
     finally:
         with contextlib.suppress(Exception):
@@ -148,8 +160,8 @@ def serve(run_pod: RunPod, control_fd: int, pod: str = "?", root: str = "?") -> 
 # its own, like a pod started with exec. The server reaps nothing itself (SIGCHLD is
 # ignored, so the kernel does) but watches each pod it forked: when one dies, it kills
 # whatever is left of the turn that pod was running (a root pod has no parent pod to
-# do that). It exits when told to ("quit": `podd stop` and
-# `podd reclaim` do so once no pod of the root is alive), when its socket is removed,
+# do that). It exits when told to ("quit": `podd stop` and `podd reclaim` send it with
+# stop_root_fork_server once no pod of the root is alive), when its socket is removed,
 # and by itself as soon as no pod of the root is alive (checked every CHECK_EVERY
 # seconds once every pod it forked is gone), unless a request came within LINGER
 # seconds: the CLI that started it has not asked yet, or one that asked is waiting for
@@ -162,16 +174,18 @@ CHECK_EVERY = 0.25
 
 
 def root_has_live_pods(root: str) -> bool:
-    from podd.procfacts import is_alive
-    from podd.spec import read_info
+    """Whether the process of any pod recorded under ``root`` is alive.
 
+    Read with ``podd.records`` and ``podd.procfs``: the CLI asks this after every
+    ``podd stop`` and ``podd reclaim``.
+    """
     try:
         names = os.listdir(root)
     except OSError:
         return False
     for name in names:
         try:
-            info = read_info(os.path.join(root, name, "pod.json"))
+            info = read_pod_record(os.path.join(root, name, "pod.json"))
         except (OSError, ValueError):
             continue
         if is_alive(info.pid, info.start_time):
@@ -179,14 +193,34 @@ def root_has_live_pods(root: str) -> bool:
     return False
 
 
+def stop_root_fork_server(root: str) -> None:
+    """Stop the root's fork server if no pod of the root is alive any more, and wait
+    until its process is gone: nothing of podd is left running under an empty root."""
+    if not available() or root_has_live_pods(root):
+        return
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(2.0)
+    try:
+        with short_socket_path(root, ROOT_SOCKET) as path:
+            sock.connect(path)
+        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        server_pid = struct.unpack("3i", creds)[0]
+        sock.send(b"quit")
+        sock.recv(16)
+    except OSError:
+        return
+    finally:
+        sock.close()
+    deadline = time.monotonic() + 2.0
+    while is_alive(server_pid, 0.0) and time.monotonic() < deadline:
+        time.sleep(0.002)
+
+
 def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
     """The root fork server's main loop."""
     import select
-    import time
 
     import orjson
-
-    from podd.paths import short_socket_path
 
     set_title(f"podd: root fork server [{root}]")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)

@@ -3,90 +3,153 @@
 A pod's state comes from its ``pod.json`` (pid and start time), its process and its
 socket: ``idle``/``running``/``stopping`` as the pod answers ``ping``; ``unresponsive``
 when the process is there but the socket stays silent for 500 ms; ``stale`` when the
-process is gone (or its pid belongs to another process now).
+process is gone (or its pid belongs to another process now). The live pods are probed
+all at once, so a listing costs about one round trip however many pods there are.
+
+This runs in the command line: files are read with ``podd.records``, processes with
+``podd.procfs``, pods asked with the blocking client.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import Any
 
-import attrs
-import orjson
-
-from podd.client import call
-from podd.errors import PodFailed, PodUnreachable
+from podd.client import call, call_each
+from podd.errors import PoddError, PodFailed, PodUnreachable
 from podd.paths import is_valid_name
-from podd.procfacts import is_alive
-from podd.reclaim import cleanup_pod_dir
-from podd.spec import PodInfo, read_info
+from podd.procfs import is_alive
+from podd.records import PodRecord, read_pod_record, read_registry
+
+# Type checkers take this as true; the typing module is not imported (it costs every
+# command-line call a few milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["PodView", "scan", "sweep"]
 
 PROBE_TIMEOUT = 0.5
 
 
-@attrs.frozen
 class PodView:
-    name: str
-    state: str
-    pid: int | None
-    parent: str | None
-    socket: str
-    incarnation: int
-    started_at: float | None
-    children: list[str]
+    """One pod as ``podd ls`` shows it."""
+
+    __slots__ = (
+        "children",
+        "incarnation",
+        "name",
+        "parent",
+        "pid",
+        "socket",
+        "started_at",
+        "state",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        state: str,
+        pid: int | None,
+        parent: str | None,
+        socket: str,
+        incarnation: int,
+        started_at: float | None,
+        children: list[str],
+    ) -> None:
+        self.name = name
+        self.state = state
+        self.pid = pid
+        self.parent = parent
+        self.socket = socket
+        self.incarnation = incarnation
+        self.started_at = started_at
+        self.children = children
+
+    def __repr__(self) -> str:
+        return f"PodView({self.name!r}, {self.state!r}, pid={self.pid!r})"
 
     def to_dict(self) -> dict[str, Any]:
         age = time.time() - self.started_at if self.started_at else None
-        return {**attrs.asdict(self), "age": age}
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "parent": self.parent,
+            "socket": self.socket,
+            "incarnation": self.incarnation,
+            "started_at": self.started_at,
+            "children": list(self.children),
+            "age": age,
+        }
 
 
 def _registry_children(directory: str, name: str) -> list[str]:
-    try:
-        with open(os.path.join(directory, "spawned_pods.json"), "rb") as f:
-            pods = orjson.loads(f.read()).get("pods", [])
-    except (OSError, ValueError, AttributeError):
-        return []
-    return sorted(p["pod_name"] for p in pods if p.get("parent_pod") == name)
+    return sorted(p["pod_name"] for p in read_registry(directory) if p.get("parent_pod") == name)
 
 
-def view(root: str, name: str) -> PodView | None:
-    """The operator's view of one pod directory; None if it is not a pod's."""
+def _read(root: str, name: str) -> PodRecord | PodView | None:
+    """The pod's record if its process lives (it is to be probed); else its view as a
+    stale pod, or None if the directory is not a pod's."""
     if not is_valid_name(name):
         return None
     directory = os.path.join(root, name)
     sock = os.path.join(directory, "sock")
-    info: PodInfo | None
     try:
-        info = read_info(os.path.join(directory, "pod.json"))
+        record = read_pod_record(os.path.join(directory, "pod.json"))
     except (OSError, ValueError):
-        info = None
-    if info is None:
         if not os.path.isdir(directory) or not os.path.lexists(sock):
             return None
         return PodView(name, "stale", None, None, sock, 0, None, [])
-    parent = info.spec.parent
-    if not is_alive(info.pid, info.start_time):
-        state = "stale"
-    else:
-        try:
-            pong = call(sock, "ping", timeout=PROBE_TIMEOUT)
-            state = str(pong.get("state", "idle"))
-            parent = pong.get("parent", parent)
-        except (PodUnreachable, PodFailed):
-            state = "unresponsive" if is_alive(info.pid, info.start_time) else "stale"
+    if not is_alive(record.pid, record.start_time):
+        return _view(root, name, record, "stale", record.parent)
+    return record
+
+
+def _view(root: str, name: str, record: PodRecord, state: str, parent: str | None) -> PodView:
+    directory = os.path.join(root, name)
     return PodView(
         name=name,
         state=state,
-        pid=info.pid,
+        pid=record.pid,
         parent=parent,
-        socket=sock,
-        incarnation=info.spec.incarnation,
-        started_at=info.start_time,
+        socket=os.path.join(directory, "sock"),
+        incarnation=record.incarnation,
+        started_at=record.start_time,
         children=_registry_children(directory, name),
     )
+
+
+def _probed(root: str, name: str, record: PodRecord, pong: Any) -> PodView:
+    """The view of a pod whose process lived, from its answer to ``ping`` (or the
+    error instead of one)."""
+    if isinstance(pong, PoddError):
+        state = "unresponsive" if is_alive(record.pid, record.start_time) else "stale"
+        return _view(root, name, record, state, record.parent)
+    state, parent = str(pong.get("state", "idle")), pong.get("parent", record.parent)
+    return _view(root, name, record, state, parent)
+
+
+def _views(root: str, names: list[str]) -> list[PodView]:
+    """The views of the pods ``names`` (those that are pods), in that order; the live
+    ones are probed all at once."""
+    found = {name: _read(root, name) for name in names}
+    live = [name for name, item in found.items() if isinstance(item, PodRecord)]
+    sockets = [os.path.join(root, name, "sock") for name in live]
+    pongs = dict(zip(live, call_each(sockets, "ping", timeout=PROBE_TIMEOUT), strict=True))
+    result = []
+    for name, item in found.items():
+        if isinstance(item, PodRecord):
+            result.append(_probed(root, name, item, pongs[name]))
+        elif item is not None:
+            result.append(item)
+    return result
+
+
+def view(root: str, name: str) -> PodView | None:
+    """The operator's view of one pod directory; None if it is not a pod's."""
+    found = _views(root, [name])
+    return found[0] if found else None
 
 
 def scan(root: str) -> list[PodView]:
@@ -95,21 +158,15 @@ def scan(root: str) -> list[PodView]:
         names = sorted(os.listdir(root))
     except FileNotFoundError:
         return []
-    views = []
-    for name in names:
-        if os.path.isdir(os.path.join(root, name)):
-            v = view(root, name)
-            if v is not None:
-                views.append(v)
-    return views
+    return _views(root, [name for name in names if os.path.isdir(os.path.join(root, name))])
 
 
 def sweep(root: str) -> list[dict[str, Any]]:
     """Reclaim across ``root``: every live pod reclaims its dead registry entries, then
     the directories and sockets of pods whose process is gone are removed."""
     reclaimed: dict[str, dict[str, Any]] = {}
-    views = scan(root)
-    for v in views:
+    found = scan(root)
+    for v in found:
         if v.state in ("idle", "running", "stopping"):
             try:
                 result = call(
@@ -119,11 +176,15 @@ def sweep(root: str) -> list[dict[str, Any]]:
                 continue
             for item in result.get("reclaimed", []):
                 reclaimed.setdefault(item["pod"], item)
-    for v in views:
+    for v in found:
         if v.state == "stale" and v.name not in reclaimed:
             current = view(root, v.name)
             if current is None or current.state != "stale":
                 continue
+            # Only here, with a dead pod's state to keep for ``podd restart``, does the
+            # sweep need the pods' typed journal.
+            from podd.reclaim import cleanup_pod_dir
+
             if cleanup_pod_dir(root, v.name, v.pid or 0):
                 reclaimed[v.name] = {"pod": v.name, "by": "podd", "reason": "process gone"}
     return list(reclaimed.values())

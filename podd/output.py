@@ -5,10 +5,15 @@ from __future__ import annotations
 import contextlib
 import os
 import time
-from typing import BinaryIO
 
-from podd.procfacts import is_alive
-from podd.spec import read_info
+from podd.procfs import is_alive
+from podd.records import read_pod_record
+
+# Type checkers take this as true; the typing module is not imported (it costs every
+# command-line call a few milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import BinaryIO
 
 __all__ = ["show"]
 
@@ -26,7 +31,7 @@ def _copy(fd: int, out: BinaryIO) -> int:
 
 def _pod_alive(directory: str) -> bool:
     try:
-        info = read_info(os.path.join(directory, "pod.json"))
+        info = read_pod_record(os.path.join(directory, "pod.json"))
     except (OSError, ValueError):
         return False
     return is_alive(info.pid, info.start_time)

@@ -8,13 +8,10 @@ the pod directory: the path the kernel sees is always short.
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import os
 import re
-import shutil
 import stat
-from collections.abc import Iterator
 
 from podd.errors import RootError, UsageError
 
@@ -99,17 +96,33 @@ def make_private_dir(path: str) -> None:
     os.chmod(path, 0o700)
 
 
-@contextlib.contextmanager
-def short_socket_path(directory: str, leaf: str = "sock") -> Iterator[str]:
-    """Yield a path to ``directory/leaf`` short enough for ``sun_path``.
+def short_socket_path(directory: str, leaf: str = "sock") -> ShortPath:
+    """A context that gives a path to ``directory/leaf`` short enough for ``sun_path``.
 
     The path goes through an ``O_PATH`` descriptor of ``directory``, closed on exit.
     """
-    fd = os.open(directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        yield f"/proc/self/fd/{fd}/{leaf}"
-    finally:
-        os.close(fd)
+    return ShortPath(directory, leaf)
+
+
+class ShortPath:
+    """``with ShortPath(directory, leaf) as path``: see ``short_socket_path``.
+
+    A class rather than a ``contextlib`` generator: every CLI command uses it, and
+    importing contextlib would cost each of them a little more.
+    """
+
+    def __init__(self, directory: str, leaf: str) -> None:
+        self.directory = directory
+        self.leaf = leaf
+        self._fd = -1
+
+    def __enter__(self) -> str:
+        self._fd = os.open(self.directory, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return f"/proc/self/fd/{self._fd}/{self.leaf}"
+
+    def __exit__(self, *exc_info: object) -> None:
+        os.close(self._fd)
+        self._fd = -1
 
 
 _held_locks: list[int] = []
@@ -146,6 +159,9 @@ def is_locked(path: str) -> bool:
 
 def clear_directory(path: str) -> None:
     """Remove everything inside ``path``, keeping the directory itself."""
+    import contextlib
+    import shutil  # not at the top: every CLI command imports this module
+
     for entry in os.scandir(path):
         if entry.is_dir(follow_symlinks=False):
             shutil.rmtree(entry.path, ignore_errors=True)

@@ -1,23 +1,29 @@
-"""Human output of the CLI: tables and trees with rich, never truncating names.
+"""Human output of the CLI: tables and trees that never truncate names.
 
-rich assumes 80 columns when output is piped and would cut cells with "…"; here the
-console is as wide as the content needs when stdout is not a terminal.
+On a terminal, tables are drawn with rich (colour, borders). Piped to a file or a
+program, which is how scripts and agents read them, they are plain aligned columns
+written here: the same columns and values, each column as wide as its widest cell.
+rich costs about 30 ms to import, more than the rest of such a command. ``ls --tree``
+is always drawn with rich; piped, its console is as wide as the content needs (rich
+would otherwise assume 80 columns and cut cells with "…").
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Any
 
-from rich import box
-from rich.console import Console
-from rich.table import Table
-from rich.tree import Tree
+# Type checkers take this as true; the typing module is not imported (it costs every
+# command-line call a few milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Any
 
-from podd.inventory import PodView
+    from rich.console import Console
 
-__all__ = ["format_age", "pod_table", "pod_tree", "status"]
+    from podd.inventory import PodView
+
+__all__ = ["columns", "format_age", "pod_table", "pod_tree", "status"]
 
 STATE_STYLE = {
     "idle": "green",
@@ -27,8 +33,15 @@ STATE_STYLE = {
     "stale": "red",
 }
 
+POD_COLUMNS = ("NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN")
+CHILD_COLUMNS = ("CHILD", "PID", "VIA", "SCOPE")
+RULE = "─"
+"""The line under a table's header."""
+
 
 def _console() -> Console:
+    from rich.console import Console
+
     if sys.stdout.isatty():
         return Console()
     return Console(width=100_000, no_color=True, highlight=False, soft_wrap=True)
@@ -47,28 +60,62 @@ def format_age(seconds: float | None) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600:02d}h"
 
 
-def pod_table(pods: Sequence[PodView]) -> None:
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
-    for column in ("NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN"):
-        table.add_column(column, no_wrap=True, overflow="fold")
-    for pod in pods:
-        d = pod.to_dict()
-        table.add_row(
+def columns(header: Sequence[str] | None, rows: Sequence[Sequence[str]], gap: int = 3) -> str:
+    """Plain aligned columns, one line per row, ``gap`` spaces between columns; with a
+    ``header``, it comes first, underlined across the table's width. Cells are never
+    cut; lines carry no trailing spaces."""
+    table = [list(header), *rows] if header is not None else [list(row) for row in rows]
+    if not table:
+        return ""
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    spacer = " " * gap
+
+    def line(row: Sequence[str]) -> str:
+        return spacer.join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+
+    lines = [line(row).rstrip() for row in table]
+    if header is not None:
+        lines.insert(1, RULE * (sum(widths) + gap * (len(widths) - 1)))
+    return "\n".join(lines) + "\n"
+
+
+def _pod_rows(pods: Sequence[PodView]) -> list[list[str]]:
+    return [
+        [
             pod.name,
-            f"[{STATE_STYLE.get(pod.state, '')}]{pod.state}[/]",
+            pod.state,
             str(pod.pid or "-"),
             pod.parent or "-",
-            format_age(d["age"]),
+            format_age(pod.to_dict()["age"]),
             str(len(pod.children)),
-        )
-    console = _console()
+        ]
+        for pod in pods
+    ]
+
+
+def pod_table(pods: Sequence[PodView]) -> None:
     if not pods:
-        console.print("no pods")
+        sys.stdout.write("no pods\n")
         return
-    console.print(table)
+    rows = _pod_rows(pods)
+    if not sys.stdout.isatty():
+        sys.stdout.write(columns(POD_COLUMNS, rows))
+        return
+    from rich import box
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+    for column in POD_COLUMNS:
+        table.add_column(column, no_wrap=True, overflow="fold")
+    for pod, row in zip(pods, rows, strict=True):
+        row[1] = f"[{STATE_STYLE.get(pod.state, '')}]{pod.state}[/]"
+        table.add_row(*row)
+    _console().print(table)
 
 
 def pod_tree(pods: Sequence[PodView], root: str) -> None:
+    from rich.tree import Tree
+
     by_name = {p.name: p for p in pods}
     children: dict[str | None, list[PodView]] = {}
     for pod in pods:
@@ -93,13 +140,9 @@ def pod_tree(pods: Sequence[PodView], root: str) -> None:
     _console().print(tree)
 
 
-def status(doc: dict[str, Any]) -> None:
-    console = _console()
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
+def _status_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
     last = doc.get("last_turn") or {}
-    rows = [
+    return [
         ("name", doc["name"]),
         ("state", doc["state"]),
         ("pid", str(doc["pid"])),
@@ -114,16 +157,44 @@ def status(doc: dict[str, Any]) -> None:
         ("notifications", str(doc["notifications_pending"])),
         ("lag", "last {last:.4f}s  max {max:.4f}s  mean {mean:.4f}s".format(**doc["lag"])),
     ]
+
+
+def _child_rows(doc: dict[str, Any]) -> list[list[str]]:
+    return [
+        [
+            child["pod_name"],
+            str(child["pid"]),
+            child["parent_pod"],
+            ", ".join(_rule(r) for r in child["scope_delegated"]),
+        ]
+        for child in doc["children"]
+    ]
+
+
+def status(doc: dict[str, Any]) -> None:
+    rows = _status_rows(doc)
+    children = _child_rows(doc)
+    if not sys.stdout.isatty():
+        sys.stdout.write(columns(None, rows, gap=2))
+        if children:
+            sys.stdout.write(columns(CHILD_COLUMNS, children))
+        return
+    from rich import box
+    from rich.table import Table
+
+    console = _console()
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold", no_wrap=True)
+    grid.add_column(overflow="fold")
     for key, value in rows:
         grid.add_row(key, value)
     console.print(grid)
-    if doc["children"]:
+    if children:
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=None)
-        for column in ("CHILD", "PID", "VIA", "SCOPE"):
+        for column in CHILD_COLUMNS:
             table.add_column(column, no_wrap=True, overflow="fold")
-        for child in doc["children"]:
-            scope = ", ".join(_rule(r) for r in child["scope_delegated"])
-            table.add_row(child["pod_name"], str(child["pid"]), child["parent_pod"], scope)
+        for row in children:
+            table.add_row(*row)
         console.print(table)
 
 

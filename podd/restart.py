@@ -6,22 +6,27 @@ or was reclaimed). A root pod is started again detached, as by ``spawn``; a chil
 restarted by its parent, so that it is the parent's OS child again and the parent
 checks its scope again. Either way: a new incarnation, the same parent, scope,
 registry and pending notifications.
+
+This runs in the command line. Which case it is comes from ``podd.records``; only a
+root pod, about to be started as a new interpreter, is read with the typed spec.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
-
-import attrs
 
 from podd.client import call
 from podd.errors import PodFailed, PodUnreachable
-from podd.journal import read_stopped
-from podd.procfacts import is_alive
-from podd.spawner import SpawnError, spawn_detached
-from podd.spec import PodInfo, read_info
-from protocol import RestartChildParams
+from podd.procfs import is_alive
+from podd.records import PodRecord, read_pod_record, read_stopped_record
+
+# Type checkers take this as true; the typing module is not imported (it costs every
+# command-line call a few milliseconds).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from podd.spec import PodInfo
 
 __all__ = ["RestartError", "restart"]
 
@@ -32,34 +37,56 @@ class RestartError(Exception):
         self.status = status
 
 
-def _last_info(root: str, name: str) -> PodInfo | None:
+def _last_record(root: str, name: str) -> PodRecord | None:
     try:
-        info = read_info(os.path.join(root, name, "pod.json"))
+        record = read_pod_record(os.path.join(root, name, "pod.json"))
+    except (OSError, ValueError):
+        return read_stopped_record(root, name)
+    if is_alive(record.pid, record.start_time):
+        raise RestartError(1, f"pod {name!r} is running (pid {record.pid}); stop it first")
+    return record
+
+
+def _last_info(root: str, name: str) -> PodInfo | None:
+    from podd.journal import read_stopped
+    from podd.spec import read_info
+
+    try:
+        return read_info(os.path.join(root, name, "pod.json"))
     except (OSError, ValueError):
         stopped = read_stopped(root, name)
         return stopped[0] if stopped is not None else None
-    if is_alive(info.pid, info.start_time):
-        raise RestartError(1, f"pod {name!r} is running (pid {info.pid}); stop it first")
-    return info
 
 
 def restart(root: str, name: str) -> dict[str, Any]:
-    info = _last_info(root, name)
-    if info is None:
+    record = _last_record(root, name)
+    if record is None:
         raise RestartError(3, f"no stopped or dead pod named {name!r} under {root}")
-    spec = info.spec
-    if spec.parent is not None:
-        parent_socket = os.path.join(root, spec.parent, "sock")
+    if record.parent is not None:
+        parent_socket = os.path.join(root, record.parent, "sock")
         try:
-            result = call(parent_socket, "restart_child", RestartChildParams(name), timeout=60.0)
+            result = call(parent_socket, "restart_child", {"name": name}, timeout=60.0)
         except PodUnreachable as exc:
             raise RestartError(
                 1,
-                f"its parent {spec.parent!r} is not running, so {name!r} cannot come back under it",
+                f"its parent {record.parent!r} is not running, so {name!r} cannot come back"
+                " under it",
             ) from exc
         except PodFailed as exc:
             raise RestartError(1, f"{exc.error.message} [{exc.code}]") from exc
         return dict(result)
+    return _restart_root(root, name)
+
+
+def _restart_root(root: str, name: str) -> dict[str, Any]:
+    import attrs
+
+    from podd.spawner import SpawnError, spawn_detached
+
+    info = _last_info(root, name)
+    if info is None:
+        raise RestartError(3, f"no stopped or dead pod named {name!r} under {root}")
+    spec = info.spec
     new_spec = attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True)
     try:
         ready = spawn_detached(new_spec)

@@ -29,6 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 
 import attrs
 
+from podd import scope_arg
 from protocol.errors import ScopeNotSubset, WriteConflict
 from protocol.messages import Permission, ScopeRule
 
@@ -49,40 +50,18 @@ __all__ = [
 ]
 
 _RANK: dict[Permission, int] = {"read": 1, "write": 2}
-_SUFFIXES: dict[str, Permission] = {":read": "read", ":write": "write"}
 
 
 # --- parsing and normalising -------------------------------------------------------
 
 
 def parse_scope_arg(text: str, base_dir: str) -> ScopeRule:
-    """Parse a ``--scope`` argument: ``PATH``, ``PATH:read`` or ``PATH:write``.
-
-    No suffix means read. A relative PATH is taken relative to ``base_dir``; the result
-    is absolute with symlinks resolved and ``..`` normalised. A path may contain ``:``;
-    only a trailing ``:read`` or ``:write`` is a suffix, so a path that itself ends in
-    ``:word`` must be given with an explicit suffix (``/data/a:b:read``).
-
-    Raises ``ValueError`` for an empty path or an unknown suffix such as ``:rw``.
-    """
-    path: str = text
-    permission: Permission = "read"
-    for suffix, perm in _SUFFIXES.items():
-        if text.endswith(suffix):
-            path, permission = text[: -len(suffix)], perm
-            break
-    else:
-        _, sep, tail = text.rpartition(":")
-        if sep and (not tail or tail.isalpha()):
-            raise ValueError(
-                f"bad permission suffix ':{tail}' in scope {text!r}: expected PATH,"
-                f" PATH:read or PATH:write (a path that ends in ':{tail}' needs an"
-                f" explicit suffix, e.g. {text + ':read'!r})"
-            )
-    if not path:
-        raise ValueError(f"empty path in scope {text!r}: expected PATH[:read|:write]")
-    target = os.path.realpath(os.path.join(base_dir, path))
-    return ScopeRule(target=target, permission=permission)
+    """Parse a ``--scope`` argument (``PATH``, ``PATH:read`` or ``PATH:write``) into a
+    rule; see ``podd.scope_arg.parse``, which the CLI calls without this module's
+    imports. Raises ``ValueError`` for an empty path or an unknown suffix."""
+    rule = scope_arg.parse(text, base_dir)
+    permission: Permission = "write" if rule["permission"] == "write" else "read"
+    return ScopeRule(target=str(rule["target"]), permission=permission)
 
 
 def normalize_rule(rule: ScopeRule) -> ScopeRule:

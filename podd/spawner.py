@@ -17,7 +17,6 @@ import os
 import select
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import time
@@ -29,7 +28,6 @@ import orjson
 from podd import forkserver
 from podd.forkserver import ROOT_SOCKET
 from podd.paths import short_socket_path
-from podd.procfacts import is_alive
 from podd.spec import PodSpec
 from protocol import ProtocolError, converter, error_from_wire
 
@@ -132,29 +130,6 @@ def _fork_from_server(spec: PodSpec, ready_fd: int, stderr_fd: int) -> int | Non
         return None
     finally:
         sock.close()
-
-
-def stop_root_fork_server(root: str) -> None:
-    """Stop the root's fork server if no pod of the root is alive any more, and wait
-    until its process is gone: nothing of podd is left running under an empty root."""
-    if not forkserver.available() or forkserver.root_has_live_pods(root):
-        return
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(2.0)
-    try:
-        with short_socket_path(root, ROOT_SOCKET) as path:
-            sock.connect(path)
-        creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
-        server_pid = struct.unpack("3i", creds)[0]
-        sock.send(b"quit")
-        sock.recv(16)
-    except OSError:
-        return
-    finally:
-        sock.close()
-    deadline = time.monotonic() + 2.0
-    while is_alive(server_pid, 0.0) and time.monotonic() < deadline:
-        time.sleep(0.002)
 
 
 def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:

@@ -4,6 +4,9 @@ The pod stops its children first and answers with its outcome. This side then wa
 for every process of the subtree (known beforehand from the registries) to exit; what
 outlives the timeout is SIGKILLed (``force_killed``), or left running with
 ``--no-kill`` (``timeout``, exit 1).
+
+This runs in the command line: files are read with ``podd.records``, processes with
+``podd.procfs``, the pod asked with the blocking client.
 """
 
 from __future__ import annotations
@@ -13,14 +16,10 @@ import os
 import signal
 import time
 
-import orjson
-
 from podd.client import call
 from podd.errors import PodFailed, PodUnreachable
-from podd.procfacts import is_alive
-from podd.reclaim import cleanup_pod_dir
-from podd.spec import read_info
-from protocol import ShutdownParams
+from podd.procfs import is_alive
+from podd.records import read_pod_record, read_registry
 
 __all__ = ["NotRunning", "stop", "subtree"]
 
@@ -44,16 +43,11 @@ def subtree(root: str, name: str) -> list[tuple[str, int, float]]:
         seen.add(current)
         directory = os.path.join(root, current)
         try:
-            info = read_info(os.path.join(directory, "pod.json"))
+            info = read_pod_record(os.path.join(directory, "pod.json"))
             found.append((current, info.pid, info.start_time))
         except (OSError, ValueError):
             pass
-        try:
-            with open(os.path.join(directory, "spawned_pods.json"), "rb") as f:
-                records = orjson.loads(f.read()).get("pods", [])
-        except (OSError, ValueError, AttributeError):
-            continue
-        for record in records:
+        for record in read_registry(directory):
             pending.append(record["pod_name"])
             found.append((record["pod_name"], record["pid"], record.get("start_time", 0.0)))
     unique = {(n, pid): (n, pid, st) for n, pid, st in found}
@@ -67,7 +61,7 @@ def _alive(members: list[tuple[str, int, float]]) -> list[tuple[str, int, float]
 def stop(root: str, name: str, *, timeout: float, drain: bool, kill: bool) -> str:
     """Stop ``name`` and its subtree; return the outcome."""
     try:
-        info = read_info(os.path.join(root, name, "pod.json"))
+        info = read_pod_record(os.path.join(root, name, "pod.json"))
     except (OSError, ValueError) as exc:
         raise NotRunning(f"no pod named {name!r} under {root}") from exc
     if not is_alive(info.pid, info.start_time):
@@ -79,7 +73,7 @@ def stop(root: str, name: str, *, timeout: float, drain: bool, kill: bool) -> st
         result = call(
             os.path.join(root, name, "sock"),
             "shutdown",
-            ShutdownParams(timeout=timeout, drain=drain, kill=kill),
+            {"timeout": timeout, "drain": drain, "kill": kill},
             timeout=timeout + GRACE,
         )
         outcome = str(result.get("outcome", "clean"))
@@ -101,6 +95,10 @@ def stop(root: str, name: str, *, timeout: float, drain: bool, kill: bool) -> st
             os.kill(pid, signal.SIGKILL)
     while _alive(leftovers):
         time.sleep(0.01)
+    # Only here, with dead pods' state to keep for ``podd restart``, does stopping need
+    # the pods' typed journal.
+    from podd.reclaim import cleanup_pod_dir
+
     for member_name, pid, _ in members:
         cleanup_pod_dir(root, member_name, pid)
     return "force_killed"

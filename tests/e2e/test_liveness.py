@@ -90,7 +90,8 @@ class TestChildDeath:
                 # The same write scope each time: spawning succeeds only if the previous
                 # holder's scope was returned.
                 child = await spawn(podd, name, "--parent", "top", "--scope", f"{shared}:write")
-                assert name in registry(root, "top")
+                # The parent writes its registry file just after it answers the spawn.
+                await wait_for(partial(_registered, root, "top", name))
                 if index == 0:
                     # While it lives, the write scope is taken.
                     rival = await podd(
@@ -159,6 +160,11 @@ class TestAdoption:
             assert [("b", 1)] == [(n["event"]["pod_name"], n["event"]["turn"]) for n in ended]
             await stop(podd, "root")
             assert [] == pod_processes(podd.root)
+
+
+async def _registered(root: str, parent: str, name: str) -> bool:
+    """Whether ``parent``'s registry file lists ``name``."""
+    return name in registry(root, parent)
 
 
 async def _reclaimed(root: str, parent: str, name: str) -> bool:
@@ -346,6 +352,7 @@ class TestStaleAndReclaim:
             assert [("b", "root")] == [(r["pod"], r["by"]) for r in first.json()["reclaimed"]]
             second = await podd("reclaim", "root", "--json")
             assert (0, {"reclaimed": []}) == (second.code, second.json())
+            await wait_for(partial(_reclaimed, root, "root", "b"))
             assert ["a"] == list(registry(root, "root"))
             await stop(podd, "root")
 
