@@ -182,7 +182,11 @@ def _spawn_root(
         reclaim_interval=args.reclaim_interval,
     )
     try:
-        ready = spawn_detached(spec)
+        # The pod is forked from this process when no fork server runs: it starts with
+        # the runtime this import loads (one interpreter start-up for the two).
+        from podd.process import main as run_pod
+
+        ready = spawn_detached(spec, run_pod=run_pod)
     except SpawnError as exc:
         raise Exit(EXIT_FAILED, f"cannot spawn {name!r}: {exc.message} [{exc.code}]") from exc
     return {"name": name, "pid": ready.pid, "socket": ready.socket}

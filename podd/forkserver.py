@@ -84,14 +84,14 @@ status. The start-up module (``podd._forkserver_main``) passes ``podd.process.ma
 this module never imports the runtime it forks."""
 
 
-def _run_child(
+def become_pod(
     run_pod: RunPod,
     spec_json: str,
     ready_fd: int,
     stderr_fd: int,
     env: dict[str, str] | None = None,
 ) -> None:
-    """In the new process: become the pod. Never returns."""
+    """In a newly forked process: become the pod. Never returns."""
     code = 1
     try:
         if env is not None:
@@ -146,7 +146,7 @@ def serve(run_pod: RunPod, control_fd: int, pod: str = "?", root: str = "?") -> 
             continue
         if pid == 0:
             control.close()
-            _run_child(run_pod, message.decode(), ready_fd, stderr_fd)
+            become_pod(run_pod, message.decode(), ready_fd, stderr_fd)
         os.close(ready_fd)
         os.close(stderr_fd)
         control.sendall(str(pid).encode())
@@ -216,6 +216,36 @@ def stop_root_fork_server(root: str) -> None:
         time.sleep(0.002)
 
 
+def _live_root_pods(root: str) -> list[str]:
+    """Names of the live root pods (no parent) recorded under ``root``."""
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        try:
+            record = read_pod_record(os.path.join(root, name, "pod.json"))
+        except (OSError, ValueError):
+            continue
+        if record.parent is None and is_alive(record.pid, record.start_time):
+            found.append(name)
+    return found
+
+
+def _watch(watched: dict[int, str], root: str, name: str) -> None:
+    """Watch the live pod ``name`` with a pidfd (nothing if it is not alive)."""
+    try:
+        record = read_pod_record(os.path.join(root, name, "pod.json"))
+        pidfd = os.pidfd_open(record.pid)
+    except (OSError, ValueError):
+        return
+    if is_alive(record.pid, record.start_time):
+        watched[pidfd] = name
+    else:
+        os.close(pidfd)
+
+
 def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
     """The root fork server's main loop."""
     import select
@@ -240,8 +270,13 @@ def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
         os.close(ready_fd)
     last_request = time.monotonic()
     my_uid = os.getuid()
-    # The pods it forked, by pidfd: when one dies, nothing of its turn may live on.
+    # The root pods it watches, by pidfd: when one dies, nothing of its turn may live
+    # on. Those it forked, and those already running when it started (a cold spawn
+    # forks its pod from the CLI and starts this server beside it; scanning only after
+    # listening means such a pod is either found here or announced with "watch").
     watched: dict[int, str] = {}
+    for name in _live_root_pods(root):
+        _watch(watched, root, name)
     accepting = True
     while accepting or watched:
         waitables: list[socket.socket | int] = [listener, *watched] if accepting else [*watched]
@@ -277,6 +312,13 @@ def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
                 "3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
             )
             message, fds, _, _ = socket.recv_fds(conn, 1 << 20, 2)
+            if uid == my_uid and message.startswith(b"watch "):
+                # A pod the CLI forked itself (a cold spawn): watch it like one of ours.
+                name = message[len(b"watch ") :].decode(errors="replace")
+                if name not in watched.values():
+                    _watch(watched, root, name)
+                conn.sendall(b"ok")
+                continue
             if uid == my_uid and message == b"quit":
                 # The last pod of the root is gone (podd stop / reclaim says so): accept
                 # nothing more; watch what it forked (if a spawn slipped in) to the end.
@@ -299,7 +341,7 @@ def serve_root(run_pod: RunPod, root: str, ready_fd: int) -> None:
                 conn.close()
                 for pidfd in watched:
                     os.close(pidfd)
-                _run_child(run_pod, request["spec"], fds[0], fds[1], request["env"])
+                become_pod(run_pod, request["spec"], fds[0], fds[1], request["env"])
             for fd in fds:
                 os.close(fd)
             with contextlib.suppress(OSError):

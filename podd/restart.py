@@ -81,6 +81,7 @@ def restart(root: str, name: str) -> dict[str, Any]:
 def _restart_root(root: str, name: str) -> dict[str, Any]:
     import attrs
 
+    from podd.process import main as run_pod
     from podd.spawner import SpawnError, spawn_detached
 
     info = _last_info(root, name)
@@ -89,7 +90,7 @@ def _restart_root(root: str, name: str) -> dict[str, Any]:
     spec = info.spec
     new_spec = attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True)
     try:
-        ready = spawn_detached(new_spec)
+        ready = spawn_detached(new_spec, run_pod=run_pod)
     except SpawnError as exc:
         raise RestartError(1, f"cannot restart {name!r}: {exc.message} [{exc.code}]") from exc
     return {

@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -132,9 +133,9 @@ def _fork_from_server(spec: PodSpec, ready_fd: int, stderr_fd: int) -> int | Non
         sock.close()
 
 
-def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
-    """Start the root's fork server (in a session of its own) and wait until it
-    listens; False if it did not come up in time."""
+def begin_root_fork_server(root: str) -> int | None:
+    """Start the root's fork server (in a session of its own); the read end of its
+    readiness pipe (see ``start_root_fork_server``), or None if it could not start."""
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     try:
         subprocess.Popen(
@@ -149,29 +150,100 @@ def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
         ).returncode = 0  # detached: reaped by init, like a root pod
     except OSError:
         os.close(read_fd)
-        return False
+        return None
     finally:
         os.close(write_fd)
-    return _read_line(read_fd, timeout) == b"ready\n"
+    return read_fd
 
 
-def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
+def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
+    """Start the root's fork server and wait until it listens; False if it did not come
+    up in time."""
+    read_fd = begin_root_fork_server(root)
+    return read_fd is not None and _read_line(read_fd, timeout) == b"ready\n"
+
+
+RunPod = Callable[[list[str], str], int]
+"""``podd.process.main``, which the caller passes in: this module does not import the
+runtime it starts."""
+
+
+def _fork_pod_here(
+    spec: PodSpec, run_pod: RunPod, ready_fd: int, stderr_fd: int, close: tuple[int, ...]
+) -> int:
+    """Fork the pod from this (single-threaded) process, detached: a new session, and a
+    second fork so that init, not this short-lived process, is its parent. Returns the
+    pod's pid. The pod imports the runtime itself: one interpreter start-up, not two."""
+    text, env = spec_json(spec), pod_environment()
+    pid_read, pid_write = os.pipe2(os.O_CLOEXEC)
+    first = os.fork()
+    if first == 0:
+        code = 0
+        try:
+            os.close(pid_read)
+            os.setsid()
+            second = os.fork()
+            if second == 0:
+                for fd in (pid_write, *close):
+                    os.close(fd)
+                forkserver.become_pod(run_pod, text, ready_fd, stderr_fd, env)
+            os.write(pid_write, str(second).encode())
+        except BaseException:
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(pid_write)
+    os.waitpid(first, 0)
+    with os.fdopen(pid_read, "rb") as f:
+        answer = f.read()
+    if not answer.isdigit():
+        raise OSError("the pod process could not be forked")
+    return int(answer)
+
+
+def _announce(root: str, name: str) -> None:
+    """Ask the root's fork server (if it already listens) to watch a pod it did not fork."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    sock.settimeout(2.0)
+    try:
+        with short_socket_path(root, ROOT_SOCKET) as path:
+            sock.connect(path)
+        sock.send(b"watch " + name.encode())
+        sock.recv(16)
+    except OSError:
+        pass  # not listening yet: it finds the pod when it starts
+    finally:
+        sock.close()
+
+
+def spawn_detached(
+    spec: PodSpec, timeout: float = STARTUP_TIMEOUT, run_pod: RunPod | None = None
+) -> Ready:
     """Start a root pod in its own session and wait for it to listen.
 
-    The root's fork server starts it in a few milliseconds if one runs; otherwise it is
-    started with exec, and a fork server is started for the next spawns. Raises
-    ``SpawnError``; on failure the process is gone and has removed what it made.
+    The root's fork server starts it in a few milliseconds if one runs. Otherwise, with
+    ``run_pod``, the pod is forked from this process and the root's fork server started
+    beside it (for the next spawns, and to watch this pod); without, the fork server is
+    started first and asked. The last resort is exec. Raises ``SpawnError``; on failure
+    the process is gone and has removed what it made.
     """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     err_read, err_write = os.pipe2(os.O_CLOEXEC)
     proc: subprocess.Popen[bytes] | None = None
+    server_ready: int | None = None
     try:
         pid = None
         if forkserver.available():
-            # Through the root's fork server, started first if need be: then every root
-            # pod has a watcher that cleans up after it if it dies.
+            # Through the root's fork server if one runs: then every root pod has a
+            # watcher that cleans up after it if it dies.
             pid = _fork_from_server(spec, write_fd, err_write)
-            if pid is None and start_root_fork_server(spec.root):
+            if pid is None and run_pod is not None:
+                server_ready = begin_root_fork_server(spec.root)
+                close: tuple[int, ...] = (read_fd, err_read)
+                if server_ready is not None:
+                    close += (server_ready,)
+                pid = _fork_pod_here(spec, run_pod, write_fd, err_write, close)
+            elif pid is None and start_root_fork_server(spec.root):
                 pid = _fork_from_server(spec, write_fd, err_write)
         if pid is None:
             spec_fd = spec_file(spec)
@@ -202,7 +274,13 @@ def spawn_detached(spec: PodSpec, timeout: float = STARTUP_TIMEOUT) -> Ready:
             # The pod lives on in its own session; init reaps it, not this short-lived
             # process. Marking the Popen done keeps it from warning that it still runs.
             proc.returncode = 0
+        # A fork server started beside the pod is ready by now, or nearly: wait for it,
+        # so that it watches this pod and the next spawn finds it.
+        if server_ready is not None and _read_line(server_ready, timeout) == b"ready\n":
+            _announce(spec.root, spec.name)
         return parse_ready(line, "", "")
+    if server_ready is not None:
+        os.close(server_ready)
     if not line:
         # Timed out, or died without a word: make sure it is gone before reading what
         # it wrote (its stderr closes with it).

@@ -383,3 +383,42 @@ async def kill_grandchild(podd: Podd) -> None:
 
 async def _process_gone(pid: int) -> bool:
     return not is_alive(pid, 0.0)
+
+
+class TestRootPodDeath:
+    """When a root pod is SIGKILLed, nothing of the turn it was running lives on:
+    the root's fork server watches every root pod, the first one (forked by the CLI
+    that started the fork server) included."""
+
+    async def test_turns_of_killed_root_pods_are_killed(self, podd: Podd, root: str) -> None:
+        with trio.fail_after(60):
+            groups = {}
+            for name in ("first", "second"):
+                await spawn(podd, name, "--agent", "sleep 600")
+                sent = await podd("send", name, "x")
+                assert 0 == sent.code, sent
+                marker = os.path.join(root, name, "turn.pid")
+
+                async def group(marker: str = marker) -> int | None:
+                    try:
+                        with open(marker) as f:  # noqa: ASYNC230
+                            return int(f.read().split()[0])
+                    except (OSError, ValueError, IndexError):
+                        return None
+
+                groups[name] = await wait_for(group)
+            for name in groups:
+                os.kill(podd.pid(name), signal.SIGKILL)
+
+            async def turns_gone() -> bool:
+                return not any(_group_alive(pgid) for pgid in groups.values())
+
+            await wait_for(turns_gone)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
