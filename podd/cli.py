@@ -137,6 +137,7 @@ def cmd_spawn(ctx: Context) -> int:
             "turn_timeout": turn_timeout,
             "wake_on_notify": args.wake_on_notify,
             "restart": args.restart,
+            "nested_sandbox": args.nested_sandbox,
         }
         result = ctx.call(parent, "spawn", params, timeout=60.0)
     else:
@@ -180,6 +181,7 @@ def _spawn_root(
         wake_on_notify=args.wake_on_notify,
         restart=args.restart,
         reclaim_interval=args.reclaim_interval,
+        nested_sandbox=args.nested_sandbox,
     )
     try:
         # The pod is forked from this process when no fork server runs: it starts with
@@ -449,6 +451,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         choices=["never", "on-failure", "always"],
         default="never",
         help="what the parent does when this pod dies (default: never)",
+    )
+    p.add_argument(
+        "--nested-sandbox",
+        action="store_true",
+        help="the agent starts its own sandbox (bubblewrap: Codex, Claude Code's sandbox);"
+        " podd confines it with mounts only, so that sandbox can run; writes outside the"
+        " scope fail with EROFS ('Read-only file system') instead of EACCES",
     )
     p.add_argument(
         "--reclaim-interval",

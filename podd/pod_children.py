@@ -96,6 +96,7 @@ class ChildrenMixin(PodCore):
             wake_on_notify=params.wake_on_notify,
             restart=params.restart,
             reclaim_interval=self.spec.reclaim_interval,
+            nested_sandbox=params.nested_sandbox,
         )
         self._start_child(spec, conn, request.id)
         return LATER

@@ -87,7 +87,13 @@ class TurnsMixin(PodCore):
 
     def _confinement(self, tmpdir: str) -> sandbox.Confinement:
         write, excluded = scope.confinement_paths(self.spec.scope, self._held())
-        return sandbox.prepare_confinement(self.spec.agent or "", write, excluded, [tmpdir])
+        return sandbox.prepare_confinement(
+            self.spec.agent or "",
+            write,
+            excluded,
+            [tmpdir],
+            nested_sandbox=self.spec.nested_sandbox,
+        )
 
     async def _run_turn(self, handle: TurnHandle, stdin_data: bytes) -> None:
         tmpdir = os.path.join(self.spec.directory, "tmp")

@@ -153,10 +153,15 @@ def _status_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("turns", str(doc["turns"])),
         ("last turn", last.get("message", "-") if last else "-"),
         ("scope", ", ".join(_rule(r) for r in doc["scope"]) or "-"),
-        ("enforcement", doc.get("enforcement", "-")),
+        ("enforcement", _enforcement(doc)),
         ("notifications", str(doc["notifications_pending"])),
         ("lag", "last {last:.4f}s  max {max:.4f}s  mean {mean:.4f}s".format(**doc["lag"])),
     ]
+
+
+def _enforcement(doc: dict[str, Any]) -> str:
+    mode = str(doc.get("enforcement", "-"))
+    return f"{mode} (nested sandbox)" if doc.get("nested_sandbox") else mode
 
 
 def _child_rows(doc: dict[str, Any]) -> list[list[str]]:

@@ -1,4 +1,5 @@
-"""Confinement of agent turns: Landlock, and read-only bind mounts for exclusions.
+"""Confinement of agent turns: Landlock, and read-only bind mounts for exclusions; or,
+for an agent that starts a sandbox of its own, mounts alone.
 
 ``prepare_confinement`` runs in the pod. It opens the paths, builds a Landlock ruleset
 and writes the configuration of the exec wrapper (``podd/_confine_exec.py``) to a
@@ -41,12 +42,37 @@ that ``enforcement_mode()`` reports:
 Write paths that do not exist are skipped; so are excluded paths in exact mode (in
 approximate mode a missing excluded path still takes the rule of its write path away).
 A write path at or beneath an excluded path gets no rule at all.
+
+Mounts alone (``nested_sandbox``, ``podd spawn --nested-sandbox``): Landlock forbids
+``mount(2)`` and ``pivot_root(2)`` to every process it confines, so a sandbox that the
+agent starts itself (bubblewrap, as Codex and Claude Code use on Linux) cannot run
+under it. For such a pod the wrapper builds no ruleset; in the turn's own mount
+namespace every mount is read-only and ``nodev`` except the write paths and the
+temp dir, the excluded paths beneath them are read-only binds again, and only the
+device files above and ptys of the turn's own can be opened; a further user namespace
+locks those mounts (see ``podd/_confine_exec.py``). The mode is still ``"exact"``; what
+differs:
+
+- writes outside the write scope fail with ``EROFS`` ("Read-only file system"), not
+  ``EACCES``;
+- the temp dir is a mount of its own (unless it lies in a write path), so a rename
+  from it into a write path fails with ``EXDEV`` (``mv`` copies instead);
+- as root, the agent holds its capabilities only in the turn's user namespace: over
+  its own mounts, not over the host (no ports below 1024, no modules, no devices).
+
+It needs mount namespaces, user namespaces (as root too) and ``mount_setattr(2)``
+(Linux 5.12), but not Landlock. Where they are missing, or ``PODD_NO_NAMESPACES`` is
+set, the pod's turns are confined as if it had not asked: by Landlock, in whatever
+mode the host allows, and ``enforcement_detail`` says so. A sandbox of the agent's
+own then cannot mount (it could not without those namespaces either); confinement is
+never weakened for it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import errno
 import functools
 import json
 import os
@@ -64,6 +90,8 @@ __all__ = [
     "EnforcementMode",
     "enforcement_detail",
     "enforcement_mode",
+    "mount_setattr_number",
+    "mounts_only_problem",
     "namespace_problem",
     "prepare_confinement",
 ]
@@ -89,6 +117,14 @@ SHELL = "/bin/sh"
 
 _RULE_PATH_BENEATH = 1  # LANDLOCK_RULE_PATH_BENEATH
 _CAP_SYS_ADMIN = 21
+
+_MOUNTS_ONLY = (
+    "mounts alone (--nested-sandbox), no Landlock, so that a sandbox the agent starts"
+    " (bubblewrap) can run: in the turn's own mount namespace everything is read-only"
+    " but the write scope and the turn's TMPDIR, and paths a child holds for write are"
+    " read-only binds; writes outside fail with EROFS (Read-only file system), not"
+    " EACCES, and a rename from TMPDIR into the scope with EXDEV"
+)
 
 _APPROXIMATION = (
     "while a child holds a path for write, files directly in the write path above it"
@@ -133,15 +169,19 @@ def _read_text(path: str) -> str | None:
         return None
 
 
-def namespace_problem(euid: int, read: Callable[[str], str | None]) -> str | None:
+def namespace_problem(
+    euid: int, read: Callable[[str], str | None], *, nested_sandbox: bool = False
+) -> str | None:
     """Say why a process of ``euid`` cannot make a private mount namespace, or None.
 
     ``read(path)`` returns a file's text, or None if it cannot be read. The checks are
     static: as root, ``CAP_SYS_ADMIN`` in the effective set; otherwise unprivileged user
     namespaces enabled (``user.max_user_namespaces`` above 0, and neither Debian's
     ``kernel.unprivileged_userns_clone`` nor Ubuntu's AppArmor restriction turning them
-    off). A host that passes them but still refuses (a seccomp filter, say) fails the
-    turns that need a namespace, with the wrapper's message.
+    off). With ``nested_sandbox`` (mounts alone, which lock the mounts with a user
+    namespace), root needs ``user.max_user_namespaces`` above 0 too. A host that passes
+    them but still refuses (a seccomp filter, say) fails the turns that need a
+    namespace, with the wrapper's message.
     """
     if euid == 0:
         for line in (read("/proc/self/status") or "").splitlines():
@@ -149,19 +189,69 @@ def namespace_problem(euid: int, read: Callable[[str], str | None]) -> str | Non
             if name == "CapEff":
                 with contextlib.suppress(ValueError):
                     if int(value.strip(), 16) >> _CAP_SYS_ADMIN & 1:
-                        return None
+                        return _user_namespace_limit(read) if nested_sandbox else None
                 break
         return "root without CAP_SYS_ADMIN"
-    limit = (read("/proc/sys/user/max_user_namespaces") or "").strip()
-    if not limit.isdigit():
-        return "the kernel has no user namespaces"
-    if int(limit) == 0:
-        return "user namespaces disabled: user.max_user_namespaces is 0"
+    problem = _user_namespace_limit(read)
+    if problem is not None:
+        return problem
     if (read("/proc/sys/kernel/unprivileged_userns_clone") or "").strip() == "0":
         return "user namespaces disabled: kernel.unprivileged_userns_clone is 0"
     if (read("/proc/sys/kernel/apparmor_restrict_unprivileged_userns") or "").strip() == "1":
         return "user namespaces disabled: kernel.apparmor_restrict_unprivileged_userns is 1"
     return None
+
+
+def _user_namespace_limit(read: Callable[[str], str | None]) -> str | None:
+    limit = (read("/proc/sys/user/max_user_namespaces") or "").strip()
+    if not limit.isdigit():
+        return "the kernel has no user namespaces"
+    if int(limit) == 0:
+        return "user namespaces disabled: user.max_user_namespaces is 0"
+    return None
+
+
+def mount_setattr_number(machine: str) -> int | None:
+    """The number of ``mount_setattr(2)`` on ``machine`` (``os.uname().machine``), or None.
+
+    The exec wrapper, which imports nothing of podd, has the same table.
+    """
+    if machine.startswith(("mips", "ia64")):
+        return None
+    return 552 if machine.startswith("alpha") else 442
+
+
+@functools.cache
+def _mount_setattr_problem() -> str | None:
+    """Say why this kernel has no ``mount_setattr(2)``, or None if it has one."""
+    machine = os.uname().machine
+    number = mount_setattr_number(machine)
+    if number is None:
+        return f"mount_setattr's number is not known on {machine}"
+    call = ctypes.CDLL(None, use_errno=True)["syscall"]
+    call.argtypes = [ctypes.c_long] * 6
+    ctypes.set_errno(0)
+    # A size of 0 is refused (EINVAL) before anything is looked at; ENOSYS means the
+    # kernel has no such call.
+    call(number, -1, 0, 0, 0, 0)
+    if ctypes.get_errno() == errno.ENOSYS:
+        return "the kernel has no mount_setattr (Linux 5.12 or later has)"
+    return None
+
+
+@functools.cache
+def _mounts_only_problem_here() -> str | None:
+    problem = namespace_problem(os.geteuid(), _read_text, nested_sandbox=True)
+    return problem if problem is not None else _mount_setattr_problem()
+
+
+def mounts_only_problem() -> str | None:
+    """Say why turns here cannot be confined by mounts alone (``nested_sandbox``), or
+    None if they can. ``PODD_NO_NAMESPACES`` is read on each call; the kernel checks
+    run once per process."""
+    if os.environ.get("PODD_NO_NAMESPACES", ""):
+        return "PODD_NO_NAMESPACES is set"
+    return _mounts_only_problem_here()
 
 
 @functools.cache
@@ -176,12 +266,16 @@ def _no_namespaces() -> str | None:
     return _namespace_problem_here()
 
 
-def enforcement_mode() -> EnforcementMode:
+def enforcement_mode(nested_sandbox: bool = False) -> EnforcementMode:
     """Return how turns are confined here: ``"exact"``, ``"approximate"`` or ``"advisory"``.
 
     The kernel checks run once per process; ``PODD_NO_NAMESPACES`` (any non-empty value)
-    is read on each call and forces ``"approximate"`` where Landlock works.
+    is read on each call and forces ``"approximate"`` where Landlock works. With
+    ``nested_sandbox`` (mounts alone), ``"exact"`` wherever those can be used, Landlock
+    or not; elsewhere the mode of a turn without it.
     """
+    if nested_sandbox and mounts_only_problem() is None:
+        return "exact"
     if _landlock_problem() is not None:
         return "advisory"
     if _no_namespaces() is not None:
@@ -189,8 +283,19 @@ def enforcement_mode() -> EnforcementMode:
     return "exact"
 
 
-def enforcement_detail() -> str:
-    """Return one sentence saying what is enforced here and, short of exact, what is lost."""
+def enforcement_detail(nested_sandbox: bool = False) -> str:
+    """Return one sentence saying what is enforced here and, short of exact, what is lost.
+
+    With ``nested_sandbox``, it names the mechanism, or why it cannot be used here.
+    """
+    if nested_sandbox:
+        problem = mounts_only_problem()
+        if problem is None:
+            return _MOUNTS_ONLY
+        return (
+            f"--nested-sandbox is not possible here ({problem}), so turns are confined as"
+            f" without it: {enforcement_detail()}"
+        )
     landlock = _landlock_problem()
     if landlock is not None:
         return (
@@ -217,10 +322,11 @@ class Confinement:
     """How to start one agent turn; close it once the turn is over.
 
     The spawner runs ``argv`` with ``pass_fds`` and ``process_group=0`` (a new process
-    group of its own, set before exec), then calls ``spawned()``. Under Landlock
-    ``argv`` runs the exec wrapper, which confines the process and then becomes
-    ``/bin/sh -c COMMAND``; ``status_fd`` turns readable once it has done so, or has
-    failed. If confining fails it exits with status 126 and a
+    group of its own, set before exec), then calls ``spawned()``. Confined (under
+    Landlock, or by mounts alone: ``mounts_only``), ``argv`` runs the exec wrapper,
+    which confines the process and then becomes ``/bin/sh -c COMMAND``; ``status_fd``
+    turns readable once it has done so, or has failed. If confining fails it exits
+    with status 126 and a
     ``podd: confinement failed: ...`` line on stderr, and the command does not run:
     ``failure()`` then returns that line. In advisory mode ``argv`` is the shell itself.
 
@@ -228,7 +334,16 @@ class Confinement:
     block, and when the object is collected).
     """
 
-    __slots__ = ("__weakref__", "_closer", "_passed", "_status_fd", "argv", "mode", "pass_fds")
+    __slots__ = (
+        "__weakref__",
+        "_closer",
+        "_passed",
+        "_status_fd",
+        "argv",
+        "mode",
+        "mounts_only",
+        "pass_fds",
+    )
 
     def __init__(
         self,
@@ -236,9 +351,12 @@ class Confinement:
         mode: EnforcementMode,
         pass_fds: Sequence[int] = (),
         status_fd: int | None = None,
+        *,
+        mounts_only: bool = False,
     ) -> None:
         self.argv = argv
         self.mode = mode
+        self.mounts_only = mounts_only
         self.pass_fds = tuple(pass_fds)
         self._status_fd = status_fd
         self._passed = weakref.finalize(self, _close_all, self.pass_fds)
@@ -247,7 +365,7 @@ class Confinement:
 
     @property
     def enforced(self) -> bool:
-        """Say whether the turn runs under a Landlock ruleset."""
+        """Say whether the turn is confined: under a Landlock ruleset, or by mounts alone."""
         return self.mode != "advisory"
 
     @property
@@ -302,18 +420,23 @@ def prepare_confinement(
     extra_write: Sequence[str],
     *,
     mode: EnforcementMode | None = None,
+    nested_sandbox: bool = False,
 ) -> Confinement:
     """Build the confinement of one turn that runs ``/bin/sh -c command``.
 
     ``write_paths`` get full access beneath them, except beneath ``excluded`` paths
     (held for write by a child), which are excluded as the module docstring says for
-    ``mode`` (by default ``enforcement_mode()``). ``extra_write`` (the turn's own temp
-    dirs) get full access whatever the exclusions. Paths that do not exist are skipped.
+    ``mode`` (by default ``enforcement_mode(nested_sandbox)``). ``extra_write`` (the
+    turn's own temp dirs) get full access whatever the exclusions. Paths that do not
+    exist are skipped. With ``nested_sandbox``, in exact mode and where mounts alone can
+    be used, the turn is confined by mounts alone (no Landlock); otherwise as without it.
 
     Raises ``OSError`` if the ruleset or the configuration cannot be built.
     """
     if mode is None:
-        mode = enforcement_mode()
+        mode = enforcement_mode(nested_sandbox)
+    if nested_sandbox and mode == "exact" and mounts_only_problem() is None:
+        return _prepare_mounts_only(command, write_paths, excluded, extra_write)
     if mode == "advisory":
         return Confinement([SHELL, "-c", command], mode)
     _ll = _plumbing()
@@ -359,6 +482,51 @@ def prepare_confinement(
         raise
     argv = [sys.executable, "-I", "-S", WRAPPER, str(config_fd)]
     return Confinement(argv, mode, [status_w, ruleset_fd, config_fd], status_r)
+
+
+def _prepare_mounts_only(
+    command: str, write_paths: Sequence[str], excluded: Sequence[str], extra_write: Sequence[str]
+) -> Confinement:
+    """The confinement by mounts alone: the wrapper's ``"mounts_only"`` configuration.
+
+    The write paths and the temp dirs outside them are bound writable (outermost only:
+    a mount within another would make renames between them fail with ``EXDEV``); the
+    excluded paths strictly beneath a write path are bound read-only; a temp dir
+    beneath one of those is bound writable again.
+    """
+    excluded_real = list(dict.fromkeys(os.path.realpath(path) for path in excluded))
+    write_real = [os.path.realpath(path) for path in write_paths]
+    extra_real = [os.path.realpath(path) for path in extra_write]
+    granted = [
+        w for w in write_real if os.path.exists(w) and not any(_within(w, x) for x in excluded_real)
+    ]
+    read_only = _bind_targets(granted, excluded_real)
+    extra = [t for t in extra_real if os.path.exists(t)]
+    outside = [t for t in extra if not any(_within(t, w) for w in granted)]
+    config = {
+        "command": command,
+        "mounts_only": True,
+        "write": _outermost(granted + outside),
+        "excluded": read_only,
+        "writable": _outermost([t for t in extra if any(_within(t, x) for x in read_only)]),
+        "devices": [d for d in DEVICE_FILES if os.path.exists(d) and not os.path.islink(d)],
+        "ruleset_fd": None,
+    }
+    status_r, status_w = os.pipe()
+    try:
+        config["status_fd"] = status_w
+        config_fd = _memory_file(json.dumps(config).encode())
+    except BaseException:
+        _close_all([status_r, status_w])
+        raise
+    argv = [sys.executable, "-I", "-S", WRAPPER, str(config_fd)]
+    return Confinement(argv, "exact", [status_w, config_fd], status_r, mounts_only=True)
+
+
+def _outermost(paths: Sequence[str]) -> list[str]:
+    """``paths`` without duplicates and without any path that lies within another."""
+    unique = list(dict.fromkeys(paths))
+    return [p for p in unique if not any(q != p and _within(p, q) for q in unique)]
 
 
 def _bind_targets(write_paths: Sequence[str], excluded: Sequence[str]) -> list[str]:

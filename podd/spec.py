@@ -47,6 +47,9 @@ class PodSpec:
     reclaim_interval: float = 5.0
     restore: bool = False
     """Start from the state the previous incarnation left (``podd restart``)."""
+    nested_sandbox: bool = False
+    """Confine turns by mounts alone, so that a sandbox the agent starts can run
+    (``podd spawn --nested-sandbox``; see ``podd.sandbox``)."""
 
     @property
     def directory(self) -> str:

@@ -176,6 +176,9 @@ class SpawnParams:
     turn_timeout: float = attrs.field(default=1800.0, validator=_positive)
     wake_on_notify: bool = False
     restart: RestartPolicy = "never"
+    nested_sandbox: bool = False
+    """Confine the child's turns by mounts alone, so that a sandbox its agent starts
+    (bubblewrap) can run; not inherited from the parent."""
 
 
 @attrs.frozen

@@ -1,10 +1,11 @@
 """Scope end to end (issue 5): delegation only narrows, writes are exclusive, and the
-kernel (Landlock, and read-only bind mounts for what a child holds) holds agents to
-their write scope."""
+kernel (Landlock, and read-only bind mounts for what a child holds; or, for a pod
+spawned with ``--nested-sandbox``, mounts alone) holds agents to their write scope."""
 
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import trio
@@ -18,6 +19,14 @@ landlock_only = pytest.mark.skipif(
 exact_only = pytest.mark.skipif(
     sandbox.enforcement_mode() != "exact",
     reason=f"exclusions are not exact here: {sandbox.enforcement_detail()}",
+)
+
+mounts_only = pytest.mark.skipif(
+    sandbox.mounts_only_problem() is not None,
+    reason=f"no confinement by mounts alone here: {sandbox.mounts_only_problem()}",
+)
+needs_bwrap = pytest.mark.skipif(
+    shutil.which("bwrap") is None, reason="bubblewrap is not installed (apt-get install bubblewrap)"
 )
 
 READ_ONLY = "Read-only file system"
@@ -260,4 +269,52 @@ class TestApproximateExclusion:
             assert (["f", "sub"], []) == (sorted(os.listdir(work)), os.listdir(sub))
             assert 0 == (await podd("stop", "c")).code
             assert 0 == await send_wait(podd, "p", f"touch {work}/new.txt {sub}/x")
+            assert 0 == (await podd("stop", "p")).code
+
+
+@mounts_only
+class TestNestedSandbox:
+    """A pod spawned with --nested-sandbox is confined by mounts alone: its agent's own
+    sandbox runs, and its writes still stay in its scope."""
+
+    @needs_bwrap
+    async def test_the_agent_runs_bubblewrap_and_writes_only_in_its_scope(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        with trio.fail_after(60):
+            work, sub, other = make_tree(workdir)
+            await spawn(podd, "p", "--scope", f"{work}:write", "--agent", "sh", "--nested-sandbox")
+            await spawn(podd, "c", "--parent", "p", "--scope", f"{sub}:write")
+            inside = f"bwrap --ro-bind / / --dev /dev --proc /proc true && echo x > {work}/new.txt"
+            assert 0 == await send_wait(podd, "p", inside)
+            assert "x\n" == contents(os.path.join(work, "new.txt"))
+            assert 1 == await send_wait(podd, "p", f"touch {sub}/x")
+            assert 1 == await send_wait(podd, "p", f"touch {other}/x")
+            assert 2 == (await output(podd, "p")).count(READ_ONLY)
+            assert ([], []) == (os.listdir(sub), os.listdir(other))
+            status = (await podd("status", "p", "--json")).json()
+            assert (True, "exact") == (status["nested_sandbox"], status["enforcement"])
+            assert status["enforcement_detail"].startswith("mounts alone (--nested-sandbox)")
+            assert sandbox.enforcement_detail(nested_sandbox=True) == status["enforcement_detail"]
+            assert 0 == (await podd("stop", "p")).code
+
+    async def test_a_child_has_it_only_when_asked(self, podd: Podd, workdir: str) -> None:
+        with trio.fail_after(60):
+            work, sub, _ = make_tree(workdir)
+            await spawn(podd, "p", "--scope", f"{work}:write", "--nested-sandbox")
+            await spawn(podd, "plain", "--parent", "p")
+            agent = f"touch {work}/outside-the-scope"
+            await spawn(
+                podd,
+                "c",
+                *("--parent", "p", "--scope", f"{sub}:write", "--agent", agent),
+                "--nested-sandbox",
+            )
+            shown = {}
+            for name in ("p", "plain", "c"):
+                shown[name] = (await podd("status", name, "--json")).json()["nested_sandbox"]
+            assert {"p": True, "plain": False, "c": True} == shown
+            assert 1 == await send_wait(podd, "c")
+            assert READ_ONLY in await output(podd, "c")
+            assert not exists(os.path.join(work, "outside-the-scope"))
             assert 0 == (await podd("stop", "p")).code
