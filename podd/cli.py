@@ -184,9 +184,7 @@ def _spawn_root(
         nested_sandbox=args.nested_sandbox,
     )
     try:
-        # The pod is forked from this process when no fork server runs: it starts with
-        # the runtime this import loads (one interpreter start-up for the two).
-        from podd.process import main as run_pod
+        from podd.launch import run_pod
 
         ready = spawn_detached(spec, run_pod=run_pod)
     except SpawnError as exc:

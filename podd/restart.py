@@ -81,7 +81,7 @@ def restart(root: str, name: str) -> dict[str, Any]:
 def _restart_root(root: str, name: str) -> dict[str, Any]:
     import attrs
 
-    from podd.process import main as run_pod
+    from podd.launch import run_pod
     from podd.spawner import SpawnError, spawn_detached
 
     info = _last_info(root, name)
