@@ -74,7 +74,7 @@ import contextlib
 import ctypes
 import errno
 import functools
-import json
+import marshal
 import os
 import stat
 import sys
@@ -475,7 +475,7 @@ def prepare_confinement(
             "ruleset_fd": ruleset_fd,
             "status_fd": status_w,
         }
-        config_fd = _memory_file(json.dumps(config).encode())
+        config_fd = _memory_file(marshal.dumps(config))
         owned.append(config_fd)
     except BaseException:
         _close_all(owned)
@@ -515,7 +515,7 @@ def _prepare_mounts_only(
     status_r, status_w = os.pipe()
     try:
         config["status_fd"] = status_w
-        config_fd = _memory_file(json.dumps(config).encode())
+        config_fd = _memory_file(marshal.dumps(config))
     except BaseException:
         _close_all([status_r, status_w])
         raise

@@ -6,7 +6,7 @@ Every command runs through ``prepare_confinement`` and, under Landlock, the exec
 
 from __future__ import annotations
 
-import json
+import marshal
 import os
 import pathlib
 import shlex
@@ -1076,14 +1076,17 @@ class TestWrapper:
     """The exec wrapper runs the command only once it is confined."""
 
     async def test_bad_configuration_runs_nothing(self, outside: str) -> None:
-        result = await run_wrapper(b'{"command": "touch ' + outside.encode() + b'/x"')
+        # A configuration cut short: what a torn write would leave.
+        result = await run_wrapper(marshal.dumps({"command": f"touch {outside}/x"})[:-3])
         assert (126, "") == (result.code, result.stdout)
-        assert result.stderr.startswith(CONFINEMENT_FAILED + "bad configuration: not JSON")
+        assert result.stderr.startswith(
+            CONFINEMENT_FAILED + "bad configuration: not a marshalled configuration"
+        )
         assert [] == os.listdir(outside)
 
     async def test_bad_ruleset_runs_nothing(self, outside: str) -> None:
         config = {"command": f"touch {outside}/x", "ruleset_fd": 999}
-        result = await run_wrapper(json.dumps(config).encode())
+        result = await run_wrapper(marshal.dumps(config))
         expected = f"{CONFINEMENT_FAILED}landlock_restrict_self (Bad file descriptor)\n"
         assert (126, expected) == (result.code, result.stderr)
         assert [] == os.listdir(outside)
@@ -1092,13 +1095,13 @@ class TestWrapper:
         skip_unless("exact")
         missing = f"{outside}/missing"
         config = {"command": f"touch {outside}/x", "unshare": True, "excluded": [missing]}
-        result = await run_wrapper(json.dumps(config).encode())
+        result = await run_wrapper(marshal.dumps(config))
         expected = f"{CONFINEMENT_FAILED}bind mount of {missing} (No such file or directory)\n"
         assert (126, expected) == (result.code, result.stderr)
         assert [] == os.listdir(outside)
 
     async def test_an_unexpected_error_still_fails_closed(self) -> None:
-        result = await run_wrapper(json.dumps({"command": "true\0"}).encode())
+        result = await run_wrapper(marshal.dumps({"command": "true\0"}))
         expected = f"{CONFINEMENT_FAILED}ValueError: embedded null byte (Invalid argument)\n"
         assert (126, expected) == (result.code, result.stderr)
 
@@ -1146,7 +1149,7 @@ class TestWrapper:
     @pytest.mark.parametrize(
         ("doc", "message"),
         [
-            ([], "not a JSON object"),
+            ([], "not a configuration (a dict)"),
             ({}, "'command' must be a string"),
             ({"command": "x", "unshare": 1}, "'unshare' must be true or false"),
             ({"command": "x", "unshare": True, "excluded": ["rel"]}, "absolute paths"),
@@ -1165,7 +1168,7 @@ class TestWrapper:
     )
     def test_bad_configurations_are_refused(self, doc: object, message: str) -> None:
         with pytest.raises(_confine_exec.ConfinementFailed) as caught:
-            parse_config(json.dumps(doc).encode())
+            parse_config(marshal.dumps(doc))
         assert message in str(caught.value)
         assert str(caught.value).endswith("(Invalid argument)")
 
@@ -1229,7 +1232,7 @@ class TestWrapper:
             "writable": ["/w/sub/tmp"],
             "devices": ["/dev/null"],
         }
-        config = parse_config(json.dumps(doc).encode())
+        config = parse_config(marshal.dumps(doc))
         assert (True, True, ["/w"], ["/w/sub"], ["/w/sub/tmp"], ["/dev/null"], None) == (
             config.mounts_only,
             config.unshare,
@@ -1495,7 +1498,7 @@ class TestModes:
             "contextlib",
             "ctypes",
             "errno",
-            "json",
+            "marshal",
             "os",
             "sys",
         } == imports
