@@ -230,7 +230,7 @@ def spawn_detached(
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     err_read, err_write = os.pipe2(os.O_CLOEXEC)
     proc: subprocess.Popen[bytes] | None = None
-    forked_here = False
+    server_ready: int | None = None
     try:
         pid = None
         if forkserver.available():
@@ -238,13 +238,13 @@ def spawn_detached(
             # watcher that cleans up after it if it dies.
             pid = _fork_from_server(spec, write_fd, err_write)
             if pid is None and run_pod is not None:
-                # Not waited for: it watches this pod once it listens, whether the
-                # announcement below reaches it or its own scan of the root finds it.
-                server = begin_root_fork_server(spec.root)
-                if server is not None:
-                    os.close(server)
-                pid = _fork_pod_here(spec, run_pod, write_fd, err_write, (read_fd, err_read))
-                forked_here = True
+                # It starts while the pod starts; both are waited for below, so that
+                # when the spawn returns the fork server is there for the next one.
+                server_ready = begin_root_fork_server(spec.root)
+                close: tuple[int, ...] = (read_fd, err_read)
+                if server_ready is not None:
+                    close += (server_ready,)
+                pid = _fork_pod_here(spec, run_pod, write_fd, err_write, close)
             elif pid is None and start_root_fork_server(spec.root):
                 pid = _fork_from_server(spec, write_fd, err_write)
         if pid is None:
@@ -276,9 +276,13 @@ def spawn_detached(
             # The pod lives on in its own session; init reaps it, not this short-lived
             # process. Marking the Popen done keeps it from warning that it still runs.
             proc.returncode = 0
-        if forked_here:
+        if server_ready is not None and _read_line(server_ready, timeout) == b"ready\n":
+            # It watches this pod from now on (had it scanned the root before the pod
+            # was ready, it would not have seen it).
             _announce(spec.root, spec.name)
         return parse_ready(line, "", "")
+    if server_ready is not None:
+        os.close(server_ready)
     if not line:
         # Timed out, or died without a word: make sure it is gone before reading what
         # it wrote (its stderr closes with it).
