@@ -4,7 +4,10 @@
 
     {"op": "notify", "notification": {...}}     a notification was buffered
     {"op": "drain"}                             the buffer was drained
-    {"op": "turn", "turns": N, "last_turn": {}} a turn ended
+    {"op": "turn", "turns": N, "last_turn": {}, "session": ..., "cost_usd": ...,
+     "usage": {...}}                            a turn ended (its record, the totals)
+    {"op": "session", "session": ID}            the agent's session is known
+    {"op": "queue", "items": [...]}             the queue changed (all of it)
     {"op": "registry", "pods": [...]}           the registry changed (all of it)
 
 Records are buffered while the dispatch loop has work queued and written (one
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from typing import Any
 
 import attrs
@@ -57,6 +61,10 @@ class PodState:
     dropped: int = 0
     turns: int = 0
     last_turn: dict[str, Any] | None = None
+    session: str | None = None
+    cost_usd: float | None = None
+    usage: dict[str, Any] | None = None
+    queue: list[dict[str, Any]] = attrs.field(factory=list)
 
     def apply(self, record: dict[str, Any]) -> None:
         """Apply one journal record (unknown ops are skipped)."""
@@ -71,6 +79,13 @@ class PodState:
         elif op == "turn":
             self.turns = int(record["turns"])
             self.last_turn = record.get("last_turn")
+            self.session = record.get("session", self.session)
+            self.cost_usd = record.get("cost_usd", self.cost_usd)
+            self.usage = record.get("usage", self.usage)
+        elif op == "session":
+            self.session = record.get("session")
+        elif op == "queue":
+            self.queue = list(record.get("items", []))
         elif op == "registry":
             self.registry = [converter.structure(p, ChildRecord) for p in record["pods"]]
 
@@ -98,6 +113,10 @@ class PodState:
             "dropped": self.dropped,
             "turns": self.turns,
             "last_turn": self.last_turn,
+            "session": self.session,
+            "cost_usd": self.cost_usd,
+            "usage": self.usage,
+            "queue": self.queue,
         }
 
     @classmethod
@@ -108,6 +127,10 @@ class PodState:
             dropped=int(data.get("dropped", 0)),
             turns=int(data.get("turns", 0)),
             last_turn=data.get("last_turn"),
+            session=data.get("session"),
+            cost_usd=data.get("cost_usd"),
+            usage=data.get("usage"),
+            queue=list(data.get("queue") or []),
         )
 
 
@@ -193,10 +216,26 @@ def stopped_path(root: str, name: str) -> str:
     return os.path.join(root, f".stopped.{name}.json")
 
 
-def write_stopped(root: str, info: PodInfo, state: PodState, how: str = "stopped") -> None:
+def write_stopped(
+    root: str, info: PodInfo, state: PodState, how: str = "stopped", reason: str | None = None
+) -> None:
     """Keep a stopped or dead pod's last state for ``podd restart``; ``how`` it ended:
-    ``stopped`` (it shut down cleanly) or ``died`` (it was reclaimed)."""
-    document = {"info": converter.unstructure(info), "state": state.to_dict(), "how": how}
+    ``stopped`` (it shut down cleanly) or ``died`` (it was reclaimed).
+
+    The same file is the pod's completion record for whoever watches from outside:
+    ``how``, ``reason``, ``at``, ``turns``, ``cost_usd`` and ``last_turn`` at its top.
+    """
+    document = {
+        "name": info.spec.name,
+        "how": how,
+        "reason": reason or how,
+        "at": time.time(),
+        "turns": state.turns,
+        "cost_usd": state.cost_usd,
+        "last_turn": state.last_turn,
+        "info": converter.unstructure(info),
+        "state": state.to_dict(),
+    }
     write_atomic(stopped_path(root, info.spec.name), orjson.dumps(document))
 
 

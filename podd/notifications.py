@@ -25,21 +25,39 @@ from protocol import (
     event_from_dict,
     event_to_dict,
 )
+from protocol.messages import TaskSkipped
 
 __all__ = ["DEFAULT_CAPACITY", "Notification", "NotificationBuffer", "render"]
 
 DEFAULT_CAPACITY = 128
 
 
+SUMMARY_SHOWN = 300
+"""The most characters of a turn's summary a notification shows."""
+
+
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def render(event: PodEvent) -> str:
     """The one-line text of a notification for ``event``."""
     match event:
-        case TurnEnded(pod_name=name, turn=turn):
-            return f"pod {name!r} finished turn {turn}" if turn else f"pod {name!r} finished a turn"
+        case TurnEnded(pod_name=name, turn=turn, summary=summary):
+            text = f"pod {name!r} finished turn {turn}" if turn else f"pod {name!r} finished a turn"
+            if summary:
+                text += ": " + _cut(_one_line(summary), SUMMARY_SHOWN)
+            if event.denied:
+                text += f" ({event.denied} tool calls denied)"
+            if event.cost_usd is not None:
+                text += f" (cost ${event.cost_usd:.4f})"
+            return text
+        case TaskSkipped(pod_name=name, reason=reason):
+            return _one_line(f"pod {name!r} skipped its task: {reason}")
         case Errored(pod_name=name, message=message):
             return _one_line(f"pod {name!r} errored: {message}")
         case ShutDown(pod_name=name, reason=reason):

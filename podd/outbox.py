@@ -18,6 +18,7 @@ import collections
 import itertools
 import logging
 import math
+from collections.abc import Callable
 from typing import Any, cast
 
 import attrs
@@ -66,6 +67,9 @@ class Outbox:
         self._generation = 0
         self.dropped = 0
         self.delivered = 0
+        self.on_post: Callable[[PodEvent], None] | None = None
+        """Called with each event posted (stamped, when there is a parent to send it to),
+        before it is queued; it must not block or raise."""
 
     @property
     def pending(self) -> int:
@@ -75,10 +79,14 @@ class Outbox:
     def post(self, event: PodEvent) -> None:
         """Queue ``event`` for the parent; never blocks, never raises."""
         if self.target is None:
+            if self.on_post is not None:
+                self.on_post(event)
             log.debug("no parent: dropping %s", event)
             return
         seq = next(self._seq)
         stamped = attrs.evolve(cast(Any, event), incarnation=self.incarnation, seq=seq)
+        if self.on_post is not None:
+            self.on_post(stamped)
         self._queue.append((seq, encode_request("pod_event", stamped)))
         self._last_seq = seq
         if len(self._queue) > self.capacity:

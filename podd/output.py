@@ -1,4 +1,4 @@
-"""Reading a pod's output: ``output.log.1`` (the rotated part) then ``output.log``."""
+"""Reading a pod's output log: ``output.log.1`` (the rotated part) then ``output.log``."""
 
 from __future__ import annotations
 
@@ -29,17 +29,17 @@ def _copy(fd: int, out: BinaryIO) -> int:
     return total
 
 
-def _pod_alive(directory: str) -> bool:
+def _pod_alive(pod_json: str) -> bool:
     try:
-        info = read_pod_record(os.path.join(directory, "pod.json"))
+        info = read_pod_record(pod_json)
     except (OSError, ValueError):
         return False
     return is_alive(info.pid, info.start_time)
 
 
-def show(directory: str, *, follow: bool, out: BinaryIO) -> None:
-    """Write the pod's output to ``out``; with ``follow``, keep going until the pod is gone."""
-    current = os.path.join(directory, "output.log")
+def show(current: str, pod_json: str, *, follow: bool, out: BinaryIO) -> None:
+    """Write the output log ``current`` to ``out``; with ``follow``, keep going until the
+    pod whose record is ``pod_json`` is gone."""
     with contextlib.suppress(FileNotFoundError), open(current + ".1", "rb") as old:
         _copy(old.fileno(), out)
     fd = -1
@@ -64,7 +64,7 @@ def show(directory: str, *, follow: bool, out: BinaryIO) -> None:
                     os.close(fd)
                     fd = -1
                     continue
-            if not _pod_alive(directory):
+            if not _pod_alive(pod_json):
                 if fd >= 0:
                     _copy(fd, out)
                 return

@@ -30,4 +30,7 @@ class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
             reclaim_stale=self._on_reclaim_stale,
             adopt=self._on_adopt,
             restart_child=self._on_restart_child,
+            wait=self._on_wait,
+            deps=self._on_deps,
+            slot=self._on_slot,
         )

@@ -26,7 +26,7 @@ from podd.registry import ChildRecord
 from podd.restart_policy import RestartTracker
 from podd.server import Connection
 from podd.spawner import Ready, SpawnError
-from podd.spec import Ancestor, PodSpec, read_info
+from podd.spec import Ancestor, PodSpec, agent_driver, read_info, slot_holders_below
 from protocol import (
     Errored,
     InvalidName,
@@ -85,6 +85,19 @@ class ChildrenMixin(PodCore):
             problem = check_agent(params.agent, cwd)
             if problem:
                 raise SpawnFailed(problem)
+        driver = agent_driver(params.driver, params.agent)
+        if params.agent is not None and driver != "shell":
+            from podd.drivers import driver_for
+
+            problem = driver_for(driver).check(params.agent)
+            if problem:
+                raise SpawnFailed(problem)
+        missing = [a for a in params.after if a not in self.registry]
+        if missing:
+            raise PodNotFound(
+                f"--after names no child of {self.name!r}: {', '.join(map(repr, missing))}"
+            )
+        waits_for = [a for a in params.after if a not in self.finished_children]
         spec = PodSpec(
             name=name,
             root=self.spec.root,
@@ -97,7 +110,20 @@ class ChildrenMixin(PodCore):
             restart=params.restart,
             reclaim_interval=self.spec.reclaim_interval,
             nested_sandbox=params.nested_sandbox,
+            driver=driver,
+            env=dict(params.env),
+            mcp=params.mcp,
+            until=params.until,
+            max_iterations=params.max_iterations,
+            budget=params.budget,
+            gate=params.gate,
+            gate_timeout=params.gate_timeout,
+            after=waits_for if params.task is not None else [],
+            max_running=params.max_running,
+            slot_holders=slot_holders_below(self.spec),
         )
+        if spec.after:
+            self.prerequisites[name] = set(spec.after)
         self._start_child(spec, conn, request.id)
         return LATER
 
@@ -171,6 +197,7 @@ class ChildrenMixin(PodCore):
     ) -> None:
         self._spawn_settled(spec.name)
         self.registry.discard_starting(spec.name)
+        self.prerequisites.pop(spec.name, None)
         if conn is not None:
             conn.reply(encode_error(request_id, error), answers=request_id is not None)
         if spec.restore and conn is None:

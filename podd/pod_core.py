@@ -16,6 +16,7 @@ and ``pod_stop`` (stopping); ``pod.Pod`` puts them together.
 
 from __future__ import annotations
 
+import functools
 import logging
 import operator
 import os
@@ -28,7 +29,7 @@ import attrs
 import trio
 import trio.lowlevel
 
-from podd import forkserver, sandbox, scope
+from podd import forkserver, kept, sandbox, scope
 from podd.atomic import write_atomic
 from podd.children import ChildProcess
 from podd.core.effects import (
@@ -56,6 +57,8 @@ from podd.core.effects import (
 )
 from podd.core.stopping import Stop
 from podd.core.tombstones import Tombstones
+from podd.core.turns import Queue, Work, empty_usage
+from podd.event_feed import EventFeed
 from podd.faults import fault_injected
 from podd.forkclient import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
@@ -63,9 +66,10 @@ from podd.notifications import Notification, NotificationBuffer
 from podd.outbox import Outbox
 from podd.registry import ChildRecord, Registry
 from podd.server import Connection, serve
+from podd.slots import SlotPool
 from podd.spawner import pod_environment
 from podd.spec import PodInfo, PodSpec, write_info
-from podd.turns import OutputLog, TurnHandle, TurnOutcome
+from podd.turns import OutputLog, TurnHandle
 from protocol import (
     Errored,
     InternalError,
@@ -146,14 +150,32 @@ class PodCore:
         self.registry = Registry(os.path.join(spec.directory, "spawned_pods.json"))
         self.notifications = NotificationBuffer()
         self.outbox = Outbox(self.name, self.incarnation, spec.parent_socket)
-        self.output = OutputLog(os.path.join(spec.directory, "output.log"))
+        self.feed = EventFeed(self.name, self.background)
+        self.outbox.on_post = functools.partial(self.feed.record, self.name)
+        kept.prepare(spec.root, spec.name, fresh=not spec.restore)
+        self.output = OutputLog(kept.output_log(spec.root, spec.name))
         self.trace = EventTrace.from_env(self.name)
         self.lag = LagStats()
         self.turns = 0
-        self.last_turn: TurnOutcome | None = None
+        self.last_record: dict[str, Any] | None = None
+        """The last turn's record (see ``podd.turn_runner``)."""
+        self.session: str | None = None
+        """The agent's conversation, resumed by the next turn (LLM drivers)."""
+        self.cost_usd: float | None = None
+        self.usage: dict[str, int | None] = empty_usage()
+        self.queue = Queue()
+        self._work: Work | None = None
+        """The current work item: waiting (``_waiting_on`` says for what) or running."""
+        self._waiting_on: str | None = None
+        self._idle_waiters: list[tuple[Connection, Any]] = []
+        self.slots = SlotPool(spec.max_running) if spec.max_running is not None else None
+        self.finished_children: set[str] = set()
+        """Children that have finished a turn (for siblings' ``--after``)."""
+        self.prerequisites: dict[str, set[str]] = {}
+        """Child -> the siblings its task still waits for."""
+        self.stop_reason = "stopped"
         self._turn: TurnHandle | None = None
         self._turn_over = trio.Event()
-        self._turn_waiters: list[tuple[Connection, Any]] = []
         self._wake_pending = False
         self._processes: dict[str, ChildProcess] = {}
         self.forkserver = (
@@ -182,6 +204,7 @@ class PodCore:
             "ping": self._on_ping,
             "status": self._on_status,
             "notifications": self._on_notifications,
+            "events": self.feed.on_events,
         }
         self.journal = Journal(spec.directory)
         self._registry_bytes: bytes | None = None
@@ -316,8 +339,13 @@ class PodCore:
             self.registry.add(record)
         self.notifications.restore(state.notifications, state.dropped)
         self.turns = state.turns
-        if state.last_turn is not None:
-            self.last_turn = TurnOutcome(**state.last_turn)
+        self.last_record = state.last_turn
+        self.session = state.session
+        self.cost_usd = state.cost_usd
+        if state.usage:
+            self.usage.update(state.usage)
+        for item in state.queue:
+            self.queue.push(Work.from_journal(item))
         self.registry.save()
         self.journal.compact(self.snapshot())
 
@@ -328,7 +356,11 @@ class PodCore:
             notifications=self.notifications.peek_raw(),
             dropped=self.notifications.dropped,
             turns=self.turns,
-            last_turn=attrs.asdict(self.last_turn) if self.last_turn else None,
+            last_turn=self.last_record,
+            session=self.session,
+            cost_usd=self.cost_usd,
+            usage=dict(self.usage),
+            queue=[w.to_journal() for w in self.queue.items()],
         )
 
     def registry_changed(self) -> None:
@@ -396,7 +428,9 @@ class PodCore:
     def state(self) -> str:
         if self.stopping:
             return "stopping"
-        return "running" if self._turn is not None else "idle"
+        if self._turn is not None:
+            return "running"
+        return "waiting" if self._waiting_on is not None else "idle"
 
     @property
     def nursery(self) -> trio.Nursery:
@@ -543,6 +577,11 @@ class PodCore:
 
     # --- Simple requests -----------------------------------------------------------
 
+    def publish(self, event: dict[str, Any]) -> None:
+        """Record ``event`` (a wire dict) in this pod's event feed as its own, for
+        whoever follows the pod (``events``); it is not sent upward."""
+        self.feed.record(self.name, event)
+
     def _on_ping(self, conn: Connection, request: Request) -> Any:
         return {
             "pong": True,
@@ -551,6 +590,7 @@ class PodCore:
             "state": self.state,
             "incarnation": self.incarnation,
             "parent": self.parent,
+            "cost_usd": self.cost_usd,
         }
 
     _status_key: Any = None
@@ -565,16 +605,16 @@ class PodCore:
         # The cached values are shared by the replies, which only encode them.
         held = self._held()
         records = [_RECORD_FIELDS(r) for r in self.registry]
-        if (self.spec, self.last_turn, held, records) != self._status_key:
+        if (self.spec, self.last_record, held, records) != self._status_key:
             self._status_key = (
                 self.spec,
-                self.last_turn,
+                self.last_record,
                 {name: list(rules) for name, rules in held.items()},
                 [tuple(list(v) if isinstance(v, list) else v for v in r) for r in records],
             )
             self._status_parts = (
                 self.spec.socket,
-                attrs.asdict(self.last_turn) if self.last_turn else None,
+                self.last_record,
                 scope.effective_rules(self.spec.scope, held),
                 [attrs.asdict(r) for r in self.registry],
             )
@@ -593,6 +633,14 @@ class PodCore:
             "turns": self.turns,
             "last_turn": last,
             "current_turn": self._turn.turn if self._turn else None,
+            "waiting_on": self._waiting_on,
+            "driver": self.spec.driver,
+            "session_id": self.session,
+            "cost_usd": self.cost_usd,
+            "usage": dict(self.usage),
+            "queue": [{"priority": w.priority, "text": w.text[:80]} for w in self.queue.items()],
+            "slots": self.slots.to_dict() if self.slots is not None else None,
+            "state_dir": kept.state_dir(self.spec.root, self.name),
             "wake_on_notify": self.spec.wake_on_notify,
             "turn_timeout": self.spec.turn_timeout,
             "scope": self.spec.scope,

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from podd.core.events import on_flush_events, on_pod_event
+from podd.event_feed import applied
 from podd.pod_core import PodCore
 from podd.server import Connection
 from protocol import FlushEventsParams, Request
@@ -20,6 +21,8 @@ class EventsMixin(PodCore):
         effects = on_pod_event(
             self.registry, self.tombstones, self.name, request.params, conn.peer_pid
         )
+        if applied(effects):
+            self.feed.record(self.name, request.params)
         return self.run_effects(effects)
 
     def _on_flush_events(self, conn: Connection, request: Request) -> Any:

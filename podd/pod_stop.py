@@ -55,6 +55,7 @@ class StopMixin(PodCore):
             return
         self.stopping = True
         log.info("stopping: %s", reason)
+        self.stop_reason = reason
         self._stop_plan, effects = begin_stop(
             params,
             reason,

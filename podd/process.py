@@ -156,7 +156,7 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
                 os._exit(70)
 
         await pod.run(listener, on_ready)
-        write_stopped(spec.root, pod.info(), pod.snapshot())
+        write_stopped(spec.root, pod.info(), pod.snapshot(), reason=pod.stop_reason)
         stopped_cleanly = True
         log.info("pod %s stopped", spec.name)
         return 0

@@ -56,6 +56,6 @@ def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
     kill_leftover_turn(directory)
     state = load_state(directory)
     if info is not None and state is not None:
-        write_stopped(root, info, state, how="died")
+        write_stopped(root, info, state, how="died", reason=crash_report(directory) or "died")
     shutil.rmtree(directory, ignore_errors=True)
     return True

@@ -74,6 +74,10 @@ class Connection:
         self._written = 0
         self._flushed = trio.Event()
         self._broken = False
+        self.eof = False
+        """The client has stopped sending (it may still read)."""
+        self.on_close: list[Callable[[], None]] = []
+        """Run once the connection is over (a lease held by it ends: ``podd.slots``)."""
 
     def expect_reply(self) -> None:
         """Count a request that will be answered (so EOF waits for its reply)."""
@@ -226,10 +230,17 @@ async def _serve_connection(conn: Connection, dispatch: Dispatch) -> None:
                         break
                     await _take_turn(conn, items[start : start + BATCH], dispatch)
             # The client stopped sending (EOF or half-close): answer what it asked.
+            conn.eof = True
             await conn.wait_answered()
         finally:
             # Let queued replies go out, then stop the writer.
             conn.close()
+            callbacks, conn.on_close = conn.on_close, []
+            for callback in callbacks:
+                try:
+                    callback()
+                except Exception:
+                    log.exception("a connection's close callback failed")
 
 
 async def _take_turn(

@@ -1,6 +1,6 @@
 """One agent turn: ``/bin/sh -c CMD``, confined, in its own process group, input on stdin.
 
-stdout and stderr go, merged, to the pod's output log. A turn ends exactly once, as
+stdout and stderr go, apart, to the sinks the caller gives. A turn ends exactly once, as
 finished (exit 0) or errored (non-zero exit, a signal, the turn timeout, or a stop).
 When it ends, whatever is left of its process group is killed, so no process of a
 turn outlives it.
@@ -62,6 +62,8 @@ class TurnOutcome:
     exit_code: int | None = None
     signal: str | None = None
     duration: float = 0.0
+    timed_out: bool = False
+    cancelled: bool = False
 
 
 class TurnHandle:
@@ -97,8 +99,10 @@ async def run_turn(
     env: Mapping[str, str],
     stdin_data: bytes,
     timeout: float,
-    output: OutputLog,
+    stdout: Callable[[bytes], None],
+    stderr: Callable[[bytes], None],
     on_start: Callable[[int], None] = lambda pid: None,
+    what: str = "",
 ) -> TurnOutcome:
     """Run one turn to its end and say how it ended. Never raises for the agent's sake.
 
@@ -108,8 +112,18 @@ async def run_turn(
     agent's command runs, that is once the process is confined; a stop requested
     before then reaches the command, not the wrapper. If confining fails, the turn
     errors with the wrapper's message (it is in the output too) and exit status 126.
+    A handle may run several processes in a row (a loop's iterations, a gate): one
+    cancelled already starts none. ``what`` names the process in messages (default
+    ``turn N``).
     """
+    what = what or f"turn {handle.turn}"
     started = trio.current_time()
+    handle._scope = trio.CancelScope()
+    if handle.cancel_reason is not None:
+        confinement.spawned()
+        return TurnOutcome(
+            handle.turn, False, f"{what} cancelled: {handle.cancel_reason}", cancelled=True
+        )
     try:
         proc = await trio.lowlevel.open_process(
             confinement.argv,
@@ -117,21 +131,23 @@ async def run_turn(
             env=dict(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             pass_fds=confinement.pass_fds,
             process_group=0,
         )
     except OSError as exc:
-        return TurnOutcome(handle.turn, False, f"agent could not start: {exc}")
+        return TurnOutcome(handle.turn, False, f"{what}: could not start: {exc}")
     finally:
         confinement.spawned()
     handle.pgid = proc.pid
     timed_out = False
-    output_done = trio.Event()
+    out_done, err_done = trio.Event(), trio.Event()
     try:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(_feed_stdin, proc, stdin_data)
-            nursery.start_soon(_pump_output, proc, output, output_done)
+            assert proc.stdout is not None and proc.stderr is not None
+            nursery.start_soon(_pump, proc.stdout, stdout, out_done)
+            nursery.start_soon(_pump, proc.stderr, stderr, err_done)
             with trio.move_on_after(timeout) as timeout_scope:
                 if confinement.status_fd is not None:
                     await trio.lowlevel.wait_readable(confinement.status_fd)
@@ -156,7 +172,8 @@ async def run_turn(
             # open: what it writes within a short grace is kept, then the turn ends
             # regardless.
             with trio.move_on_after(OUTPUT_GRACE):
-                await output_done.wait()
+                await out_done.wait()
+                await err_done.wait()
             nursery.cancel_scope.cancel()
     finally:
         with trio.CancelScope(shield=True):
@@ -169,34 +186,32 @@ async def run_turn(
         return TurnOutcome(
             handle.turn,
             False,
-            f"turn {handle.turn} timed out after {timeout:g} s (its process group was killed)",
+            f"{what} timed out after {timeout:g} s (its process group was killed)",
             None,
             "SIGKILL",
             duration,
+            timed_out=True,
         )
     if handle.cancel_reason is not None and code != 0:
         return TurnOutcome(
             handle.turn,
             False,
-            f"turn {handle.turn} cancelled: {handle.cancel_reason}",
-            code,
+            f"{what} cancelled: {handle.cancel_reason}",
+            code if code >= 0 else None,
             signal_name(-code) if code < 0 else None,
             duration,
+            cancelled=True,
         )
     if code == 0:
-        return TurnOutcome(handle.turn, True, f"turn {handle.turn} finished", 0, None, duration)
+        return TurnOutcome(handle.turn, True, f"{what} finished", 0, None, duration)
     failure = confinement.failure()
     if failure is not None:
-        return TurnOutcome(
-            handle.turn, False, f"turn {handle.turn} not run: {failure}", code, None, duration
-        )
+        return TurnOutcome(handle.turn, False, f"{what} not run: {failure}", code, None, duration)
     if code < 0:
         name = signal_name(-code)
-        return TurnOutcome(
-            handle.turn, False, f"turn {handle.turn} killed by {name}", None, name, duration
-        )
+        return TurnOutcome(handle.turn, False, f"{what} killed by {name}", None, name, duration)
     return TurnOutcome(
-        handle.turn, False, f"turn {handle.turn} exited with status {code}", code, None, duration
+        handle.turn, False, f"{what} exited with status {code}", code, None, duration
     )
 
 
@@ -208,17 +223,18 @@ async def _feed_stdin(proc: trio.Process, data: bytes) -> None:
                 await proc.stdin.send_all(data)
 
 
-async def _pump_output(proc: trio.Process, output: OutputLog, done: trio.Event) -> None:
-    assert proc.stdout is not None
+async def _pump(
+    stream: trio.abc.ReceiveStream, sink: Callable[[bytes], None], done: trio.Event
+) -> None:
     try:
-        async with proc.stdout:
+        async with stream:
             while True:
                 try:
-                    data = await proc.stdout.receive_some(65536)
+                    data = await stream.receive_some(65536)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     return
                 if not data:
                     return
-                output.write(data)
+                sink(bytes(data))
     finally:
         done.set()

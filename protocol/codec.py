@@ -27,6 +27,8 @@ from protocol.messages import (
     EVENT_KINDS,
     LOCAL_EVENT_KINDS,
     AdoptParams,
+    DepsParams,
+    EventsParams,
     FlushEventsParams,
     ListPodsParams,
     NoParams,
@@ -36,8 +38,10 @@ from protocol.messages import (
     RestartChildParams,
     SendParams,
     ShutdownParams,
+    SlotParams,
     SpawnParams,
     UnknownEvent,
+    WaitParams,
 )
 
 __all__ = [
@@ -182,7 +186,11 @@ METHODS: dict[str, type[Any] | None] = {
     "adopt": AdoptParams,
     "flush_events": FlushEventsParams,
     "restart_child": RestartChildParams,
+    "wait": WaitParams,
+    "deps": DepsParams,
+    "slot": SlotParams,
     "pod_event": None,  # params are a PodEvent: see event_from_dict
+    "events": EventsParams,
 }
 """Every method a pod serves and the type of its params."""
 

@@ -131,6 +131,10 @@ class InternalError(WireError):
     code = "internal"
 
 
+class QueueFull(WireError):
+    code = "queue_full"
+
+
 ERROR_CLASSES: dict[str, type[ProtocolError]] = {
     cls.code: cls
     for cls in (
@@ -149,6 +153,7 @@ ERROR_CLASSES: dict[str, type[ProtocolError]] = {
         SpawnFailed,
         ShuttingDown,
         InternalError,
+        QueueFull,
     )
 }
 

@@ -16,7 +16,9 @@ __all__ = [
     "LOCAL_EVENT_KINDS",
     "AdoptParams",
     "Adopted",
+    "DepsParams",
     "Errored",
+    "EventsParams",
     "FlushEventsParams",
     "ListPodsParams",
     "NoParams",
@@ -32,9 +34,12 @@ __all__ = [
     "SendParams",
     "ShutDown",
     "ShutdownParams",
+    "SlotParams",
     "SpawnParams",
+    "TaskSkipped",
     "TurnEnded",
     "UnknownEvent",
+    "WaitParams",
 ]
 
 Permission = Literal["read", "write"]
@@ -65,6 +70,11 @@ class TurnEnded:
     turn: int = 0
     incarnation: int = 0
     seq: int = 0
+    summary: str | None = None
+    """The turn's result: its first 500 characters, whitespace collapsed."""
+    cost_usd: float | None = None
+    denied: int = 0
+    """Tool calls the agent was denied during the turn."""
 
 
 @attrs.frozen
@@ -118,6 +128,15 @@ class RestartGaveUp:
 
 
 @attrs.frozen
+class TaskSkipped:
+    """Local only: child ``pod_name`` did not run its task, because ``reason``."""
+
+    kind: ClassVar[str] = "task_skipped"
+    pod_name: str
+    reason: str
+
+
+@attrs.frozen
 class NotificationsDropped:
     """Local only: the notification buffer overflowed and lost ``count`` older entries."""
 
@@ -141,6 +160,7 @@ PodEvent = (
     | Adopted
     | RestartGaveUp
     | NotificationsDropped
+    | TaskSkipped
     | UnknownEvent
 )
 
@@ -150,7 +170,7 @@ EVENT_KINDS: dict[str, type[Any]] = {
 """The kinds that travel upward between pods."""
 
 LOCAL_EVENT_KINDS: dict[str, type[Any]] = {
-    cls.kind: cls for cls in (Adopted, RestartGaveUp, NotificationsDropped)
+    cls.kind: cls for cls in (Adopted, RestartGaveUp, NotificationsDropped, TaskSkipped)
 }
 """Kinds a pod makes for its own notifications; never accepted from the wire."""
 
@@ -159,6 +179,7 @@ LOCAL_EVENT_KINDS: dict[str, type[Any]] = {
 
 _positive = attrs.validators.gt(0.0)
 """Durations on the wire must be positive (and finite: JSON has no infinity)."""
+_optional_positive = attrs.validators.optional(attrs.validators.gt(0))
 
 
 @attrs.frozen
@@ -179,12 +200,51 @@ class SpawnParams:
     nested_sandbox: bool = False
     """Confine the child's turns by mounts alone, so that a sandbox its agent starts
     (bubblewrap) can run; not inherited from the parent."""
+    driver: str = "auto"
+    env: dict[str, str] = attrs.field(factory=dict)
+    mcp: bool = False
+    until: str | None = None
+    max_iterations: int | None = attrs.field(default=None, validator=_optional_positive)
+    budget: float | None = attrs.field(default=None, validator=_optional_positive)
+    gate: str | None = None
+    gate_timeout: float = attrs.field(default=60.0, validator=_positive)
+    after: list[str] = attrs.field(factory=list)
+    max_running: int | None = attrs.field(default=None, validator=_optional_positive)
 
 
 @attrs.frozen
 class SendParams:
     text: str
     wait: bool = False
+    queue: bool = False
+    priority: int = 0
+    new_session: bool = False
+    until: str | None = None
+    max_iterations: int | None = attrs.field(default=None, validator=_optional_positive)
+    budget: float | None = attrs.field(default=None, validator=_optional_positive)
+
+
+@attrs.frozen
+class WaitParams:
+    """Answered once the pod has nothing running, queued or waiting."""
+
+
+@attrs.frozen
+class DepsParams:
+    """From a parent: the children a pod's task waits for have all finished a turn
+    (``failed`` None), or one of them failed to (``failed`` says how)."""
+
+    failed: str | None = None
+
+
+@attrs.frozen
+class SlotParams:
+    """A turn below asks this pod for one of its ``--max-running`` slots (``acquire``),
+    or gives one back (``release``)."""
+
+    pod_name: str
+    turn: int = 0
+    release: bool = False
 
 
 @attrs.frozen
@@ -230,3 +290,10 @@ class FlushEventsParams:
     """Asks which of the sender's events have been applied (a cumulative ack)."""
 
     pod_name: str
+
+
+@attrs.frozen
+class EventsParams:
+    """Asks for a pod's recent events; with ``follow``, for every later one too."""
+
+    follow: bool = False

@@ -550,6 +550,9 @@ def fits(annotation: Any, value: Any) -> bool:
     if origin is list:
         (item,) = get_args(annotation)
         return type(value) is list and all(fits(item, v) for v in value)
+    if origin is dict:
+        _, item = get_args(annotation)
+        return type(value) is dict and all(fits(item, v) for v in value.values())
     if attrs.has(annotation):
         return type(value) is dict
     raise AssertionError(f"no rule for {annotation!r}")

@@ -81,9 +81,12 @@ def visible(root: str) -> list[str]:
 
 
 def pod_leftovers(root: str) -> list[str]:
-    """Directories and sockets under ``root``: what a stopped tree must not leave."""
+    """Directories and sockets under ``root``: what a stopped tree must not leave (apart
+    from ``.kept``, where stopped pods keep their output and results by design)."""
     found = []
     for directory, dirs, files in os.walk(root):
+        if directory == root:
+            dirs[:] = [d for d in dirs if d != ".kept"]
         found += [os.path.join(directory, d) for d in dirs]
         found += [
             os.path.join(directory, f)

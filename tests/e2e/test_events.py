@@ -390,7 +390,7 @@ class TestStoppedParent:
                         reply = await conn.request("send", {"text": "x", "wait": True}, turn)
                         assert (turn, True) == (
                             reply["result"]["turn"],
-                            reply["result"]["finished"],
+                            (reply["result"]["outcome"] == "finished"),
                         )
 
             os.kill(pid, signal.SIGSTOP)

@@ -334,7 +334,7 @@ class TestStaleAndReclaim:
             second = await podd("reclaim", "--json")
             assert (0, {"reclaimed": []}) == (second.code, second.json())
             # What ``podd restart`` reads is kept; no directory, no socket.
-            assert [".stopped.gone.json"] == os.listdir(root)
+            assert [".kept", ".stopped.gone.json"] == sorted(os.listdir(root))
 
     async def test_dead_grandchild_is_reclaimed_from_the_root_registry(
         self, podd: Podd, root: str

@@ -156,7 +156,10 @@ class TestEnforcement:
             assert "Permission denied" in await output(podd, "q")
             assert not exists(os.path.join(other, "f"))
             status = (await podd("status", "q", "--json")).json()
-            assert (False, 1) == (status["last_turn"]["finished"], status["last_turn"]["exit_code"])
+            assert (False, 1) == (
+                (status["last_turn"]["outcome"] == "finished"),
+                status["last_turn"]["exit_code"],
+            )
             assert 0 == (await podd("stop", "p")).code
             assert 0 == (await podd("stop", "q")).code
 

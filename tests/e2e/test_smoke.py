@@ -24,4 +24,5 @@ class TestTree:
             assert [] == pod_processes(root)
             # Only the stopped records that ``podd restart`` reads remain: files, no
             # directory and no socket.
-            assert [] == [e for e in os.listdir(root) if not e.startswith(".stopped.")]
+            kept = (".stopped.", ".kept")
+            assert [] == [e for e in os.listdir(root) if not e.startswith(kept)]

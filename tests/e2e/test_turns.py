@@ -96,7 +96,11 @@ class TestSend:
             assert 0 == sent.code, sent
             assert "hello\n" == await output(podd, "w")
             last = (await status(podd, "w"))["last_turn"]
-            assert (1, True, 0) == (last["turn"], last["finished"], last["exit_code"])
+            assert (1, True, 0) == (
+                last["turn"],
+                (last["outcome"] == "finished"),
+                last["exit_code"],
+            )
             assert 0 == (await podd("stop", "w")).code
 
     async def test_exit_status_3_is_an_error(self, podd: Podd) -> None:
@@ -106,7 +110,11 @@ class TestSend:
             assert 1 == sent.code, sent
             doc = await status(podd, "e")
             last = doc["last_turn"]
-            assert (1, False, 3) == (last["turn"], last["finished"], last["exit_code"])
+            assert (1, False, 3) == (
+                last["turn"],
+                (last["outcome"] == "finished"),
+                last["exit_code"],
+            )
             assert "status 3" in last["message"]
             assert 1 == doc["turns"]
             status_cli = await podd("status", "e")
@@ -143,7 +151,10 @@ class TestSend:
             assert 1 == sent.code, sent
             assert elapsed < 60, elapsed
             last = (await status(podd, "s"))["last_turn"]
-            assert (False, True) == (last["finished"], "timed out" in last["message"])
+            assert (False, True) == (
+                (last["outcome"] == "finished"),
+                "timed out" in last["message"],
+            )
             assert ([], [], []) == (
                 [p for p in members if alive(p)],
                 in_group(pgid),
@@ -262,7 +273,7 @@ class TestStartAndWake:
         with trio.fail_after(30):
             await spawn(podd, "w", "--agent", "cat", "--task", "first task")
             doc = await turn_over(podd, "w", 1)
-            assert (1, True) == (doc["turns"], doc["last_turn"]["finished"])
+            assert (1, True) == (doc["turns"], (doc["last_turn"]["outcome"] == "finished"))
             assert "first task\n" == await output(podd, "w")
             assert 0 == (await podd("stop", "w")).code
 
@@ -290,14 +301,17 @@ class TestManyTurns:
             async with await RawConnection.open(podd.sock("t")) as conn:
                 for turn in range(1, 201):
                     reply = await conn.request("send", {"text": "x", "wait": True}, turn)
-                    assert (turn, True) == (reply["result"]["turn"], reply["result"]["finished"])
+                    assert (turn, True) == (
+                        reply["result"]["turn"],
+                        (reply["result"]["outcome"] == "finished"),
+                    )
                     if turn in (20, 200):
                         fds[turn] = len(os.listdir(f"/proc/{pid}/fd"))
             doc = await status(podd, "t")
             assert (200, 200, True) == (
                 doc["turns"],
                 doc["last_turn"]["turn"],
-                doc["last_turn"]["finished"],
+                (doc["last_turn"]["outcome"] == "finished"),
             )
             assert [] == psutil.Process(pid).children(recursive=True)
             assert fds[200] <= fds[20], fds

@@ -53,7 +53,9 @@ class TestRequestFrame:
         assert {"method": "ping", "params": {}} == json.loads(encode_request("ping"))
 
     def test_wire_types_are_unstructured(self) -> None:
-        assert {"text": "x", "wait": False} == wire_params("send", SendParams("x"))
+        assert {"text": "x", "wait": False, "queue": False} == {
+            k: wire_params("send", SendParams("x"))[k] for k in ("text", "wait", "queue")
+        }
         assert {"peek": True} == wire_params("notifications", NotificationsParams(peek=True))
 
     def test_a_pod_event_keeps_its_kind(self) -> None:

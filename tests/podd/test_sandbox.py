@@ -1274,7 +1274,8 @@ class TestRunTurn:
                     env=os.environ,
                     stdin_data=b"",
                     timeout=RUN_TIMEOUT,
-                    output=output,
+                    stdout=output.write,
+                    stderr=output.write,
                     on_start=started.append,
                 )
         output.close()
@@ -1297,7 +1298,8 @@ class TestRunTurn:
                     env=os.environ,
                     stdin_data=b"",
                     timeout=RUN_TIMEOUT,
-                    output=output,
+                    stdout=output.write,
+                    stderr=output.write,
                 )
         output.close()
         failure = f"{CONFINEMENT_FAILED}bind mount of {held} (No such file or directory)"

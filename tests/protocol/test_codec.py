@@ -50,6 +50,7 @@ from protocol import (
     event_from_dict,
     event_to_dict,
 )
+from protocol.messages import DepsParams, SlotParams, TaskSkipped, WaitParams
 
 RULES = [
     ScopeRule(target="/srv/data", permission="write", recursive=True),
@@ -89,6 +90,27 @@ PARAMS_SAMPLES: list[tuple[str, Any]] = [
     ("adopt", AdoptParams(pod_name="orphan", previous_parent="dead", socket="/r/orphan/sock")),
     ("flush_events", FlushEventsParams(pod_name="child")),
     ("restart_child", RestartChildParams(name="child")),
+    ("wait", WaitParams()),
+    ("deps", DepsParams(failed="'a' errored")),
+    ("deps", DepsParams()),
+    ("slot", SlotParams(pod_name="child", turn=3)),
+    (
+        "send",
+        SendParams(text="go", queue=True, priority=5, until="DONE", max_iterations=3, budget=60),
+    ),
+    (
+        "spawn",
+        SpawnParams(
+            name="w",
+            agent="claude",
+            driver="claude",
+            env={"A": "1"},
+            until="DONE",
+            gate="make test",
+            after=["a", "b"],
+            max_running=2,
+        ),
+    ),
 ]
 
 WIRE_EVENT_SAMPLES: list[PodEvent] = [
@@ -114,6 +136,7 @@ WIRE_EVENT_SAMPLES: list[PodEvent] = [
 LOCAL_EVENT_SAMPLES: list[PodEvent] = [
     Adopted(pod_name="orphan", previous_parent="dead"),
     RestartGaveUp(pod_name="flaky", message="gave up after 5 restarts in 60 s"),
+    TaskSkipped(pod_name="b", reason="'a' errored"),
     NotificationsDropped(count=12),
 ]
 

@@ -28,6 +28,7 @@ from protocol import (
     WriteConflict,
     error_from_wire,
 )
+from protocol.errors import QueueFull
 
 EXPECTED_TABLE: dict[str, type[ProtocolError]] = {
     "frame_too_large": FrameTooLarge,
@@ -45,6 +46,7 @@ EXPECTED_TABLE: dict[str, type[ProtocolError]] = {
     "spawn_failed": SpawnFailed,
     "shutting_down": ShuttingDown,
     "internal": InternalError,
+    "queue_full": QueueFull,
 }
 
 ABSTRACT_CLASSES = {ProtocolError, FramingError, WireError}

@@ -96,8 +96,16 @@ request_id = st.none() | st.integers(-(2**63), 2**64 - 1) | st.text(max_size=8)
 wire_text = st.text(max_size=20)
 wire_int = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 wire_float = st.floats(allow_nan=False, allow_infinity=False)
-# The validated fields of the params are durations, which must be positive.
+# The validated fields of the params are durations and counts, which must be positive.
 wire_duration = st.floats(min_value=1e-6, max_value=1e9)
+wire_count = st.integers(min_value=1, max_value=10**6)
+
+
+def positive(hint: Any) -> st.SearchStrategy[Any]:
+    """Valid values of a validated field: positive, or None where it is optional."""
+    args = set(typing.get_args(hint)) or {hint}
+    values = wire_duration if float in args else wire_count
+    return values | st.none() if type(None) in args else values
 
 
 def typed(tp: Any) -> st.SearchStrategy[Any]:
@@ -107,7 +115,9 @@ def typed(tp: Any) -> st.SearchStrategy[Any]:
         return st.builds(
             tp,
             **{
-                field.name: wire_duration if field.validator else typed(hints[field.name])
+                field.name: positive(hints[field.name])
+                if field.validator
+                else typed(hints[field.name])
                 for field in attrs.fields(tp)
             },
         )
@@ -117,6 +127,9 @@ def typed(tp: Any) -> st.SearchStrategy[Any]:
     if origin is list:
         (item,) = typing.get_args(tp)
         return st.lists(typed(item), max_size=3)
+    if origin is dict:
+        key, item = typing.get_args(tp)
+        return st.dictionaries(typed(key), typed(item), max_size=3)
     if origin in (typing.Union, types.UnionType):
         return st.one_of([typed(arg) for arg in typing.get_args(tp)])
     simple: dict[Any, st.SearchStrategy[Any]] = {

@@ -13,12 +13,20 @@ the interpreter's start-up. Commands import what they need when they run.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
-from podd.errors import PoddError, PodFailed, PodUnreachable, RootError, UsageError
-from podd.paths import check_name, resolve_root
+from podd.cli.context import (
+    EXIT_FAILED,
+    EXIT_NOT_RUNNING,
+    EXIT_OK,
+    EXIT_USAGE,
+    Context,
+    Exit,
+    print_json,
+)
+from podd.errors import PoddError, RootError, UsageError
+from podd.paths import check_name
 
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command a few milliseconds).
@@ -27,79 +35,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import Any, NoReturn
 
-__all__ = ["main"]
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_RUNNING = 0, 1, 2, 3
-
-USAGE_CODES = frozenset({"invalid_name", "invalid_params", "unknown_method", "invalid_json"})
-
-
-class Exit(Exception):
-    """Leave with ``status``, after printing ``message`` on stderr."""
-
-    def __init__(self, status: int, message: str = "") -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-
-
-def _print_json(document: Any) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, ensure_ascii=False) + "\n")
-
-
-def _fail_for(exc: PoddError, what: str) -> NoReturn:
-    if isinstance(exc, UsageError):
-        raise Exit(EXIT_USAGE, str(exc))
-    if isinstance(exc, PodUnreachable):
-        raise Exit(EXIT_NOT_RUNNING, f"{what} is not running ({exc})")
-    if isinstance(exc, PodFailed):
-        status = EXIT_USAGE if exc.code in USAGE_CODES else EXIT_FAILED
-        if exc.code == "not_found":
-            status = EXIT_NOT_RUNNING
-        raise Exit(status, f"{exc.error.message} [{exc.code}]")
-    raise Exit(EXIT_FAILED, str(exc))
-
-
-class Context:
-    """What every command needs: the root and ways to reach pods under it."""
-
-    def __init__(self, args: argparse.Namespace) -> None:
-        self.args = args
-        self.root = resolve_root(getattr(args, "root", None))
-        self.json = bool(getattr(args, "json", False))
-
-    def pod_dir(self, name: str) -> str:
-        return os.path.join(self.root, name)
-
-    def socket(self, name: str) -> str:
-        return os.path.join(self.root, name, "sock")
-
-    def _process_alive(self, name: str) -> bool:
-        from podd.procfs import is_alive
-        from podd.records import read_pod_record
-
-        try:
-            record = read_pod_record(os.path.join(self.pod_dir(name), "pod.json"))
-        except (OSError, ValueError):
-            return False
-        return is_alive(record.pid, record.start_time)
-
-    def call(self, name: str, method: str, params: Any = None, timeout: float | None = 10.0) -> Any:
-        from podd.client import call
-
-        try:
-            check_name(name)
-            return call(self.socket(name), method, params, timeout=timeout)
-        except PodUnreachable as exc:
-            if not os.path.isdir(self.pod_dir(name)):
-                raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {self.root}") from exc
-            if self._process_alive(name):
-                raise Exit(
-                    EXIT_FAILED, f"pod {name!r} is unresponsive: its process lives but {exc}"
-                ) from exc
-            _fail_for(exc, f"pod {name!r}")
-        except PoddError as exc:
-            _fail_for(exc, f"pod {name!r}")
+__all__ = ["build_parser", "command_word", "main"]
 
 
 # --- Commands ---------------------------------------------------------------------
@@ -126,9 +62,36 @@ def cmd_spawn(ctx: Context) -> int:
     turn_timeout = args.turn_timeout if args.turn_timeout is not None else 1800.0
     if not parent and args.restart != "never":
         raise Exit(EXIT_USAGE, "--restart is a parent's policy: it needs --parent (or $POD_NAME)")
+    if not parent and args.after:
+        raise Exit(EXIT_USAGE, "--after names children of the parent: it needs --parent")
+    if args.after and args.task is None:
+        raise Exit(EXIT_USAGE, "--after holds back the pod's --task: give one")
+    if args.until is None and (args.max_iterations or args.budget):
+        raise Exit(EXIT_USAGE, "--max-iterations and --budget limit a loop: give --until")
+    if args.until is not None and args.task is None:
+        raise Exit(EXIT_USAGE, "--until makes --task a loop: give --task")
+    if args.mcp and not _names_claude(args.driver, args.agent):
+        raise Exit(
+            EXIT_USAGE, "--mcp gives podd's tools to Claude Code: it needs the claude driver"
+        )
+    env = _env_arguments(args.env)
+    after = [check_name(a.strip()) for a in (args.after or "").split(",") if a.strip()]
+    loop_and_gate = {
+        "driver": args.driver,
+        "env": env,
+        "mcp": args.mcp,
+        "until": args.until,
+        "max_iterations": args.max_iterations,
+        "budget": args.budget,
+        "gate": args.gate,
+        "gate_timeout": args.gate_timeout or 60.0,
+        "after": after,
+        "max_running": args.max_running,
+    }
     if parent:
         # A child is started by its parent: this command only asks (spawn's params).
         params = {
+            **loop_and_gate,
             "name": name,
             "scope": rules or None,
             "agent": args.agent,
@@ -141,16 +104,42 @@ def cmd_spawn(ctx: Context) -> int:
         }
         result = ctx.call(parent, "spawn", params, timeout=60.0)
     else:
-        result = _spawn_root(ctx, name, cwd, rules, turn_timeout)
+        result = _spawn_root(ctx, name, cwd, rules, turn_timeout, loop_and_gate)
     if ctx.json:
-        _print_json({"name": result["name"], "pid": result["pid"], "socket": result["socket"]})
+        print_json({"name": result["name"], "pid": result["pid"], "socket": result["socket"]})
     else:
         print(f"{result['name']}\tpid {result['pid']}\t{result['socket']}")
     return EXIT_OK
 
 
+def _names_claude(driver: str, agent: str | None) -> bool:
+    if driver != "auto":
+        return driver == "claude"
+    from podd.drivers.words import command_name
+
+    word = command_name(agent) if agent else None
+    return bool(word) and os.path.basename(word or "") == "claude"
+
+
+def _env_arguments(items: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for item in items:
+        key, eq, value = item.partition("=")
+        if not eq or not key or not (key[0].isalpha() or key[0] == "_"):
+            raise Exit(EXIT_USAGE, f"--env {item!r}: write KEY=VALUE (KEY a variable name)")
+        if not all(c.isalnum() or c == "_" for c in key):
+            raise Exit(EXIT_USAGE, f"--env {item!r}: {key!r} is not a variable name")
+        env[key] = value
+    return env
+
+
 def _spawn_root(
-    ctx: Context, name: str, cwd: str, rules: list[dict[str, Any]], turn_timeout: float
+    ctx: Context,
+    name: str,
+    cwd: str,
+    rules: list[dict[str, Any]],
+    turn_timeout: float,
+    options: dict[str, Any],
 ) -> Any:
     # A root pod is a new interpreter that imports the runtime: what it takes to build
     # its spec is imported here.
@@ -158,12 +147,17 @@ def _spawn_root(
     from podd.agent_command import check_agent
     from podd.paths import ensure_private_dir
     from podd.spawner import SpawnError, spawn_detached
-    from podd.spec import PodSpec
+    from podd.spec import PodSpec, agent_driver
     from protocol.messages import ScopeRule
 
     args = ctx.args
+    driver = agent_driver(options["driver"], args.agent)
     if args.agent is not None:
         problem = check_agent(args.agent, cwd)
+        if problem is None and driver != "shell":
+            from podd.drivers import driver_for
+
+            problem = driver_for(driver).check(args.agent)
         if problem:
             raise Exit(EXIT_FAILED, f"cannot spawn {name!r}: {problem}")
     try:
@@ -182,6 +176,15 @@ def _spawn_root(
         restart=args.restart,
         reclaim_interval=args.reclaim_interval,
         nested_sandbox=args.nested_sandbox,
+        driver=driver,
+        env=options["env"],
+        mcp=options["mcp"],
+        until=options["until"],
+        max_iterations=options["max_iterations"],
+        budget=options["budget"],
+        gate=options["gate"],
+        gate_timeout=options["gate_timeout"],
+        max_running=options["max_running"],
     )
     try:
         from podd.launch import run_pod
@@ -197,7 +200,7 @@ def cmd_ls(ctx: Context) -> int:
 
     pods = inventory.scan(ctx.root)
     if ctx.json:
-        _print_json({"root": ctx.root, "pods": [p.to_dict() for p in pods]})
+        print_json({"root": ctx.root, "pods": [p.to_dict() for p in pods]})
         return EXIT_OK
     from podd import render
 
@@ -212,7 +215,7 @@ def cmd_status(ctx: Context) -> int:
     name = check_name(ctx.args.name)
     status = ctx.call(name, "status", timeout=2.0)
     if ctx.json:
-        _print_json(status)
+        print_json(status)
     else:
         from podd import render
 
@@ -221,26 +224,45 @@ def cmd_status(ctx: Context) -> int:
 
 
 def cmd_send(ctx: Context) -> int:
-    name = check_name(ctx.args.name)
-    wait = ctx.args.wait
-    params = {"text": ctx.args.text, "wait": wait}
+    args = ctx.args
+    name = check_name(args.name)
+    wait = args.wait
+    if args.until is None and (args.max_iterations or args.budget):
+        raise Exit(EXIT_USAGE, "--max-iterations and --budget limit a loop: give --until")
+    if args.priority and not args.queue:
+        raise Exit(EXIT_USAGE, "--priority orders the queue: give --queue")
+    params = {
+        "text": args.text,
+        "wait": wait,
+        "queue": args.queue,
+        "priority": args.priority,
+        "new_session": args.new_session,
+        "until": args.until,
+        "max_iterations": args.max_iterations,
+        "budget": args.budget,
+    }
     result = ctx.call(name, "send", params, timeout=None if wait else 10.0)
-    if not wait:
-        print(f"{name}: turn {result['turn']} started")
+    if ctx.json:
+        print_json(result if wait else {"pod": name, **result})
+    elif not wait:
+        if result.get("queued"):
+            print(f"{name}: queued (position {result['position']})")
+        else:
+            print(f"{name}: turn {result['turn']} started")
         return EXIT_OK
-    print(f"{name}: {result['message']}")
-    return EXIT_OK if result["finished"] else EXIT_FAILED
+    else:
+        from podd.cli.results import describe
+
+        print(describe(name, result))
+    if not wait:
+        return EXIT_OK
+    return EXIT_OK if result.get("outcome") == "finished" else EXIT_FAILED
 
 
 def cmd_output(ctx: Context) -> int:
-    from podd import output
+    from podd.cli.results import cmd_output as run
 
-    name = check_name(ctx.args.name)
-    directory = ctx.pod_dir(name)
-    if not os.path.isdir(directory):
-        raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {ctx.root}")
-    output.show(directory, follow=ctx.args.follow, out=sys.stdout.buffer)
-    return EXIT_OK
+    return run(ctx)
 
 
 def cmd_notifications(ctx: Context) -> int:
@@ -250,7 +272,7 @@ def cmd_notifications(ctx: Context) -> int:
     check_name(name)
     result = ctx.call(name, "notifications", {"peek": ctx.args.peek})
     if ctx.json:
-        _print_json(result)
+        print_json(result)
     else:
         for item in result["notifications"]:
             print(item["text"])
@@ -278,7 +300,7 @@ def cmd_stop(ctx: Context) -> int:
 
         stop_root_fork_server(ctx.root)
     if ctx.json:
-        _print_json({"pod": name, "outcome": outcome})
+        print_json({"pod": name, "outcome": outcome})
     else:
         print(outcome)
     return EXIT_FAILED if outcome == "timeout" else EXIT_OK
@@ -287,6 +309,10 @@ def cmd_stop(ctx: Context) -> int:
 def cmd_reclaim(ctx: Context) -> int:
     from podd import inventory
 
+    if ctx.args.purge:
+        from podd.cli.results import purge
+
+        return purge(ctx)
     if ctx.args.name is not None:
         name = check_name(ctx.args.name)
         params = {"probe_timeout": inventory.PROBE_TIMEOUT}
@@ -297,7 +323,7 @@ def cmd_reclaim(ctx: Context) -> int:
         reclaimed = inventory.sweep(ctx.root)
         stop_root_fork_server(ctx.root)
     if ctx.json:
-        _print_json({"reclaimed": reclaimed})
+        print_json({"reclaimed": reclaimed})
     elif not reclaimed:
         print("nothing to reclaim")
     else:
@@ -315,10 +341,40 @@ def cmd_restart(ctx: Context) -> int:
     except restart.RestartError as exc:
         raise Exit(exc.status, str(exc)) from exc
     if ctx.json:
-        _print_json(result)
+        print_json(result)
     else:
         print(f"{result['name']}\tpid {result['pid']}\tincarnation {result['incarnation']}")
     return EXIT_OK
+
+
+def cmd_result(ctx: Context) -> int:
+    from podd.cli.results import cmd_result as run
+
+    return run(ctx)
+
+
+def cmd_wait(ctx: Context) -> int:
+    from podd.cli.results import cmd_wait as run
+
+    return run(ctx)
+
+
+def cmd_events(ctx: Context) -> int:
+    from podd.cli.events import cmd_events as run
+
+    return run(ctx)
+
+
+def cmd_top(ctx: Context) -> int:
+    from podd.cli.top import cmd_top as run
+
+    return run(ctx)
+
+
+def cmd_mcp(ctx: Context) -> int:
+    from podd.mcp_server import serve
+
+    return serve(ctx.root, ctx.args.as_pod or os.environ.get("POD_NAME") or None)
 
 
 # --- The parser -------------------------------------------------------------------
@@ -332,6 +388,38 @@ def _positive_float(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be greater than 0")
     return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _loop_arguments(p: Any, what: str) -> None:
+    """``--until`` and its limits, for ``spawn`` (its task) and ``send``."""
+    p.add_argument(
+        "--until",
+        metavar="TOKEN",
+        help=f"repeat {what} as one turn until a result contains TOKEN "
+        "(a result containing BLOCKED ends it as errored)",
+    )
+    p.add_argument(
+        "--max-iterations",
+        metavar="N",
+        type=_positive_int,
+        help="with --until: give up after N iterations (default 10)",
+    )
+    p.add_argument(
+        "--budget",
+        metavar="S",
+        type=_positive_float,
+        help="with --until: seconds for all iterations (default: the turn timeout)",
+    )
 
 
 def _terminal_width() -> int:
@@ -458,6 +546,48 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         " scope fail with EROFS ('Read-only file system') instead of EACCES",
     )
     p.add_argument(
+        "--driver",
+        choices=["auto", "shell", "claude", "codex"],
+        default="auto",
+        help="how the agent is run and read (default auto: claude or codex when CMD's "
+        "first command is one of them, else shell)",
+    )
+    p.add_argument(
+        "--env",
+        metavar="KEY=VALUE",
+        action="append",
+        default=[],
+        help="an environment variable for the agent; repeatable",
+    )
+    p.add_argument(
+        "--mcp",
+        action="store_true",
+        help="claude driver: give the agent podd's tools (podd mcp, acting as this pod)",
+    )
+    _loop_arguments(p, "--task")
+    p.add_argument(
+        "--gate",
+        metavar="CMD",
+        help="run /bin/sh -c CMD after a turn that would finish: only exit 0 lets it finish",
+    )
+    p.add_argument(
+        "--gate-timeout",
+        metavar="S",
+        type=_positive_float,
+        help="seconds the gate may take (default 60)",
+    )
+    p.add_argument(
+        "--after",
+        metavar="A[,B...]",
+        help="run --task only once each of these children of the parent has finished a turn",
+    )
+    p.add_argument(
+        "--max-running",
+        metavar="N",
+        type=_positive_int,
+        help="at most N agent turns run at once in this pod's whole subtree",
+    )
+    p.add_argument(
         "--reclaim-interval",
         metavar="S",
         type=_positive_float,
@@ -478,16 +608,37 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p = command("status", cmd_status, "show one pod", json_flag)
     p.add_argument("name", help="the pod's name")
 
-    p = command("send", cmd_send, "start a turn with TEXT as input")
+    p = command("send", cmd_send, "start a turn with TEXT as input", json_flag)
     p.add_argument("name", help="the pod's name")
     p.add_argument("text", help="the turn's input (on stdin, after pending notifications)")
     p.add_argument(
         "--wait", action="store_true", help="wait for the turn: exit 0 finished, 1 errored"
     )
+    p.add_argument(
+        "--queue",
+        action="store_true",
+        help="if the pod is busy, queue the turn instead of failing with already_running",
+    )
+    p.add_argument(
+        "--priority",
+        metavar="N",
+        type=int,
+        default=0,
+        help="with --queue: higher runs first, FIFO within a priority (default 0)",
+    )
+    p.add_argument(
+        "--new-session",
+        action="store_true",
+        help="LLM drivers: start a new conversation instead of resuming the pod's",
+    )
+    _loop_arguments(p, "TEXT")
 
     p = command("output", cmd_output, "print what the pod's agent wrote, all turns")
     p.add_argument("name", help="the pod's name")
     p.add_argument("--follow", "-f", action="store_true", help="keep printing until the pod stops")
+    p.add_argument("--turn", metavar="N", type=int, help="only turn N")
+    p.add_argument("--raw", action="store_true", help="the agent's own lines, as written")
+    p.add_argument("--stderr", action="store_true", help="what the agent wrote on stderr")
 
     p = command(
         "notifications", cmd_notifications, "print and drain a pod's notifications", json_flag
@@ -532,6 +683,60 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         json_flag,
     )
     p.add_argument("name", nargs="?")
+    p.add_argument(
+        "--purge",
+        action="store_true",
+        help="with NAME: also delete what a stopped NAME keeps (its agent state dir, "
+        "output and turn records)",
+    )
+
+    p = command(
+        "result",
+        cmd_result,
+        "print a pod's last turn record (its agent's final message, cost, session)",
+        json_flag,
+        epilog="Works on a stopped pod too, until its name is spawned again or "
+        "'podd reclaim --purge NAME'. Exit 3 if the pod has no turn record.",
+    )
+    p.add_argument("name", help="the pod's name")
+    p.add_argument("--turn", metavar="N", type=int, help="that turn instead of the last")
+
+    p = command(
+        "wait",
+        cmd_wait,
+        "wait until a pod has nothing running, queued or waiting; print its last turn",
+        json_flag,
+        epilog="Exit 0 if the last turn finished, 1 if it errored or --timeout passed, "
+        "3 if there is no such pod.",
+    )
+    p.add_argument("name", help="the pod's name")
+    p.add_argument("--timeout", metavar="S", type=_positive_float, help="give up after S s")
+
+    p = command(
+        "events",
+        cmd_events,
+        "print the events applied under the root (or in NAME's subtree)",
+        json_flag,
+        epilog="--json prints one object per line: {at, pod, event}. Without --follow, "
+        "the recent events (each pod keeps its last 256).",
+    )
+    p.add_argument("name", nargs="?", help="only NAME and the pods below it")
+    p.add_argument("--follow", "-f", action="store_true", help="keep printing as they happen")
+
+    p = command("top", cmd_top, "a live view of the root's pods; q quits")
+
+    p = command(
+        "mcp",
+        cmd_mcp,
+        "serve podd's tools to an MCP client on stdin/stdout",
+        epilog="Add it to Claude Code with: claude mcp add podd -- podd mcp",
+    )
+    p.add_argument(
+        "--as",
+        dest="as_pod",
+        metavar="NAME",
+        help="act as pod NAME: spawn its children (default: $POD_NAME; none: root pods)",
+    )
     if not built:
         return build_parser()
     return parser
