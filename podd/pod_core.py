@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import attrs
+import orjson
 import trio
 import trio.lowlevel
 
@@ -153,6 +154,8 @@ class PodCore:
         self.feed = EventFeed(self.name, self.background)
         self.outbox.on_post = functools.partial(self.feed.record, self.name)
         kept.prepare(spec.root, spec.name, fresh=not spec.restore)
+        if spec.mcp:
+            _write_mcp_config(spec)
         self.output = OutputLog(kept.output_log(spec.root, spec.name))
         self.trace = EventTrace.from_env(self.name)
         self.lag = LagStats()
@@ -677,6 +680,16 @@ class PodCore:
 
     def write_info(self) -> None:
         write_info(os.path.join(self.spec.directory, "pod.json"), self.info())
+
+
+def _write_mcp_config(spec: PodSpec) -> None:
+    """The ``--mcp-config`` of a claude pod started with ``--mcp``: ``podd mcp`` acting
+    as this pod, run by this interpreter."""
+    from podd.mcp_server import config_for
+
+    path = os.path.join(kept.kept_dir(spec.root, spec.name), "mcp.json")
+    data = orjson.dumps(config_for(spec.root, spec.name, sys.executable))
+    write_atomic(path, data)
 
 
 class EventTrace:
