@@ -150,13 +150,36 @@ def _status_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("incarnation", str(doc["incarnation"])),
         ("socket", doc["socket"]),
         ("agent", doc.get("agent") or "- (supervisor only)"),
+        ("driver", str(doc.get("driver") or "shell")),
         ("turns", str(doc["turns"])),
         ("last turn", last.get("message", "-") if last else "-"),
+        ("result", _one_line(last.get("summary")) if last.get("summary") else "-"),
+        ("session", doc.get("session_id") or "-"),
+        ("cost", _cost(doc.get("cost_usd"))),
+        ("waiting for", doc.get("waiting_on") or "-"),
+        ("queue", _queue(doc.get("queue") or [])),
         ("scope", ", ".join(_rule(r) for r in doc["scope"]) or "-"),
         ("enforcement", _enforcement(doc)),
         ("notifications", str(doc["notifications_pending"])),
         ("lag", "last {last:.4f}s  max {max:.4f}s  mean {mean:.4f}s".format(**doc["lag"])),
     ]
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cost(value: Any) -> str:
+    return f"${value:.4f}" if isinstance(value, (int, float)) else "-"
+
+
+def _queue(items: list[dict[str, Any]]) -> str:
+    if not items:
+        return "-"
+    first = items[0]
+    text = _one_line(first["text"], 60)
+    return f"{len(items)} queued; next (priority {first['priority']}): {text}"
 
 
 def _enforcement(doc: dict[str, Any]) -> str:

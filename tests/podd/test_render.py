@@ -75,7 +75,8 @@ class TestPiped:
         render.status(doc)
         lines = capsys.readouterr().out.splitlines()
         assert "name           root" == lines[0]
-        assert "scope          write:/srv" == lines[9]
-        assert "lag            last 0.0000s  max 0.0010s  mean 0.0005s" == lines[12]
-        assert ["CHILD", "PID", "VIA", "SCOPE"] == lines[13].split()
-        assert ["a", "8", "root", "write:/srv"] == lines[15].split()
+        assert "driver         shell" == lines[7]
+        assert "scope          write:/srv" == lines[15]
+        assert "lag            last 0.0000s  max 0.0010s  mean 0.0005s" == lines[18]
+        assert ["CHILD", "PID", "VIA", "SCOPE"] == lines[19].split()
+        assert ["a", "8", "root", "write:/srv"] == lines[21].split()
