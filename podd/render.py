@@ -153,7 +153,7 @@ def _status_rows(doc: dict[str, Any]) -> list[tuple[str, str]]:
         ("driver", str(doc.get("driver") or "shell")),
         ("turns", str(doc["turns"])),
         ("last turn", last.get("message", "-") if last else "-"),
-        ("result", _one_line(last.get("summary")) if last.get("summary") else "-"),
+        ("result", _one_line(str(last["summary"])) if last.get("summary") else "-"),
         ("session", doc.get("session_id") or "-"),
         ("cost", _cost(doc.get("cost_usd"))),
         ("waiting for", doc.get("waiting_on") or "-"),
