@@ -28,6 +28,7 @@ __all__ = [
     "prepare",
     "purge",
     "read_records",
+    "seed_login",
     "state_dir",
     "turn_output",
 ]
@@ -75,6 +76,45 @@ def prepare(root: str, name: str, *, fresh: bool) -> None:
         shutil.rmtree(os.path.join(directory, "turns"), ignore_errors=True)
     _private_dir(os.path.join(directory, "turns"))
     _private_dir(state_dir(root, name))
+
+
+LOGINS = {
+    "claude": ("CLAUDE_CONFIG_DIR", ".claude", ".credentials.json"),
+    "codex": ("CODEX_HOME", ".codex", "auth.json"),
+}
+"""Per driver: the variable naming the CLI's own config dir, its default under $HOME,
+and the file that holds a login made with the CLI itself."""
+
+
+def seed_login(root: str, name: str, driver: str, env: dict[str, str]) -> bool:
+    """Copy the user's own CLI login into the pod's state dir, if there is one and the
+    state dir has none yet; whether it did.
+
+    A copy, not a link: what an agent does to its state dir never reaches the user's
+    own config, nor another pod's. API keys need nothing: their variables pass through.
+    """
+    if driver not in LOGINS:
+        return False
+    variable, default, leaf = LOGINS[driver]
+    home = env.get("HOME") or os.path.expanduser("~")
+    source_dir = env.get(variable) or os.path.join(home, default)
+    source = os.path.join(source_dir, leaf)
+    target = os.path.join(state_dir(root, name), leaf)
+    if os.path.realpath(source_dir) == os.path.realpath(state_dir(root, name)):
+        return False
+    if os.path.exists(target) or not os.path.isfile(source):
+        return False
+    try:
+        with open(source, "rb") as f:
+            data = f.read()
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    except OSError:
+        return False
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    return True
 
 
 def purge(root: str, name: str) -> bool:

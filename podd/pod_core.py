@@ -154,6 +154,7 @@ class PodCore:
         self.feed = EventFeed(self.name, self.background)
         self.outbox.on_post = functools.partial(self.feed.record, self.name)
         kept.prepare(spec.root, spec.name, fresh=not spec.restore)
+        kept.seed_login(spec.root, spec.name, spec.driver, dict(os.environ))
         if spec.mcp:
             _write_mcp_config(spec)
         self.output = OutputLog(kept.output_log(spec.root, spec.name))

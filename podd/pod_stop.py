@@ -112,7 +112,9 @@ class StopMixin(PodCore):
                 self._stop_in_progress,
                 outcomes,
                 turn_running=self._turn is not None,
-                queued_work=self._wake_pending,
+                queued_work=self._wake_pending
+                or len(self.queue) > 0
+                or (self._work is not None and self._waiting_on is not None),
                 self_name=self.name,
                 now=trio.current_time(),
             )
@@ -173,9 +175,6 @@ class StopMixin(PodCore):
             if not self._turn_over.is_set():
                 return "timeout"  # it outlived the deadline and was left running
         return "force_killed" if handle.force_killed else "clean"
-
-    def _drop_queued_work(self) -> None:
-        self._wake_pending = False
 
     def _stop_timed_out(self, outcome: str) -> None:
         self.stopping = False

@@ -57,6 +57,8 @@ def cmd_spawn(ctx: Context) -> int:
         raise Exit(
             EXIT_USAGE, "--mcp gives podd's tools to Claude Code: it needs the claude driver"
         )
+    if args.task is not None and not args.task.strip() and _names_llm(args.driver, args.agent):
+        raise Exit(EXIT_USAGE, "--task is empty: an LLM agent needs input")
     env = _env_arguments(args.env)
     after = [check_name(a.strip()) for a in (args.after or "").split(",") if a.strip()]
     loop_and_gate = {
@@ -95,13 +97,22 @@ def cmd_spawn(ctx: Context) -> int:
     return EXIT_OK
 
 
-def _names_claude(driver: str, agent: str | None) -> bool:
+def _named_driver(driver: str, agent: str | None) -> str:
+    """The driver ``--driver`` names, or for ``auto`` what CMD's first command says."""
     if driver != "auto":
-        return driver == "claude"
+        return driver
     from podd.drivers.words import command_name
 
-    word = command_name(agent) if agent else None
-    return bool(word) and os.path.basename(word or "") == "claude"
+    word = os.path.basename(command_name(agent) or "") if agent else ""
+    return word if word in ("claude", "codex") else "shell"
+
+
+def _names_claude(driver: str, agent: str | None) -> bool:
+    return _named_driver(driver, agent) == "claude"
+
+
+def _names_llm(driver: str, agent: str | None) -> bool:
+    return _named_driver(driver, agent) != "shell"
 
 
 def _env_arguments(items: list[str]) -> dict[str, str]:
