@@ -239,7 +239,16 @@ class EventFeed:
 
     async def _serve(self, sub: Subscriber) -> None:
         """Hand ``sub``'s frames to its connection, a batch once the last one is written;
-        at the end, its last frame, then close the connection."""
+        at the end, its last frame, then close the connection. A failure here ends this
+        subscription only: it is logged, not reported upward as the pod's."""
+        try:
+            await self._send_frames(sub)
+        except Exception:
+            log.exception("event subscriber (pid %s) failed", sub.conn.peer_pid)
+            self._subscribers.discard(sub)
+            sub.conn.close()
+
+    async def _send_frames(self, sub: Subscriber) -> None:
         conn = sub.conn
         try:
             while not conn.closed:

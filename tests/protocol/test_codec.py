@@ -50,7 +50,7 @@ from protocol import (
     event_from_dict,
     event_to_dict,
 )
-from protocol.messages import DepsParams, SlotParams, TaskSkipped, WaitParams
+from protocol.messages import DepsParams, EventsParams, SlotParams, TaskSkipped, WaitParams
 
 RULES = [
     ScopeRule(target="/srv/data", permission="write", recursive=True),
@@ -91,6 +91,8 @@ PARAMS_SAMPLES: list[tuple[str, Any]] = [
     ("flush_events", FlushEventsParams(pod_name="child")),
     ("restart_child", RestartChildParams(name="child")),
     ("wait", WaitParams()),
+    ("events", EventsParams(follow=True)),
+    ("events", EventsParams()),
     ("deps", DepsParams(failed="'a' errored")),
     ("deps", DepsParams()),
     ("slot", SlotParams(pod_name="child", turn=3)),
