@@ -102,7 +102,7 @@ async def run_work(handle: TurnHandle, plan: TurnPlan) -> dict[str, Any]:
     budget = work.budget if work.budget is not None else plan.timeout
     deadline = started + budget if looping else None
     cost: float | None = None
-    denials: list[Any] = []
+    denials: list[Any] | None = None
     num_turns: int | None = None
     outcome: str | None = None
     cause: str | None = None
@@ -129,11 +129,16 @@ async def run_work(handle: TurnHandle, plan: TurnPlan) -> dict[str, Any]:
             add_usage(record["usage"], result.usage)
             if result.num_turns is not None:
                 num_turns = (num_turns or 0) + result.num_turns
-            denials.extend(result.permission_denials or [])
+            if result.permission_denials is not None:
+                denials = (denials or []) + list(result.permission_denials)
             if not step.finished:
                 outcome = "errored"
                 if step.timed_out and deadline is not None and timeout < plan.timeout:
                     cause = "budget"
+                elif result.error is not None and not (step.timed_out or step.cancelled):
+                    # The agent said why it failed: its reason, with how it exited.
+                    cause = result.error
+                    message = f"turn {plan.turn} errored ({_cause(step, plan.turn)}): {cause}"
                 else:
                     cause = _cause(step, plan.turn)
                     message = step.message
@@ -160,7 +165,7 @@ async def run_work(handle: TurnHandle, plan: TurnPlan) -> dict[str, Any]:
     record["session_id"] = session
     record["cost_usd"] = cost
     record["num_turns"] = num_turns
-    record["permission_denials"] = denials if plan.driver.name != "shell" else None
+    record["permission_denials"] = denials
     record["summary"] = summarize(record["result"])
     return record
 

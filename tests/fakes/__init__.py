@@ -29,6 +29,12 @@ Without a scenario, or past its last turn, the result is ``fake reply to user me
 N: <the prompt>``, N counting the session's user messages: a test sees whether turn 2
 was given turn 1.
 
+Authentication (fake claude): as the real CLI, it needs ``ANTHROPIC_API_KEY`` (or
+``ANTHROPIC_AUTH_TOKEN``, ``CLAUDE_CODE_OAUTH_TOKEN``, a cloud provider) or a login in
+its config dir (``.credentials.json`` with ``claudeAiOauth.accessToken``); without one
+it answers ``Not logged in · Please run /login`` with ``is_error: true`` and exits 1.
+``fake_env`` sets a key unless one is given.
+
 Permissions (fake claude): a Bash call runs when ``--allowedTools``/``--allowed-tools``
 names ``Bash`` (or ``Bash(...)``), with ``--dangerously-skip-permissions`` or
 ``--permission-mode bypassPermissions`` (refused as root unless ``IS_SANDBOX=1``), or
@@ -62,6 +68,7 @@ def fake_env(scenario: str | None = None, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PATH"] = f"{FAKES_BIN}{os.pathsep}{env.get('PATH', '')}"
     env.pop("PODD_FAKE_SCRIPT", None)
+    env.setdefault("ANTHROPIC_API_KEY", "sk-ant-fake")
     if scenario is not None:
         env["PODD_FAKE_SCRIPT"] = scenario
     env.update(extra)

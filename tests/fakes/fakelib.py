@@ -104,14 +104,15 @@ def usage_of(turn: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, int
     if any(isinstance(step.get("usage"), dict) for step in steps):
         total = dict.fromkeys(keys, 0)
         for step in steps:
-            given = step.get("usage") if isinstance(step.get("usage"), dict) else {}
+            scripted = step.get("usage")
+            given = scripted if isinstance(scripted, dict) else {}
             for key in keys:
                 total[key] += int(given.get(key, per_step[key]))
         return total
     total = {key: per_step[key] * len(steps) for key in keys}
-    given = turn.get("usage")
-    if isinstance(given, dict):
-        total.update({key: int(value) for key, value in given.items() if key in total})
+    overall = turn.get("usage")
+    if isinstance(overall, dict):
+        total.update({key: int(value) for key, value in overall.items() if key in total})
     return total
 
 
