@@ -7,7 +7,9 @@
     {"op": "turn", "turns": N, "last_turn": {}, "session": ..., "cost_usd": ...,
      "usage": {...}}                            a turn ended (its record, the totals)
     {"op": "session", "session": ID}            the agent's session is known
-    {"op": "queue", "items": [...]}             the queue changed (all of it)
+    {"op": "queue", "items": [...]}             the queue is these items (after a clear)
+    {"op": "queue_push", "item": {...}}         a turn was queued
+    {"op": "queue_pop", "seq": N}               queued turn N started
     {"op": "registry", "pods": [...]}           the registry changed (all of it)
 
 Records are buffered while the dispatch loop has work queued and written (one
@@ -86,6 +88,10 @@ class PodState:
             self.session = record.get("session")
         elif op == "queue":
             self.queue = list(record.get("items", []))
+        elif op == "queue_push":
+            self.queue.append(record["item"])
+        elif op == "queue_pop":
+            self.queue = [i for i in self.queue if i.get("seq") != record.get("seq")]
         elif op == "registry":
             self.registry = [converter.structure(p, ChildRecord) for p in record["pods"]]
 

@@ -92,7 +92,7 @@ class ChildrenMixin(PodCore):
             problem = driver_for(driver).check(params.agent)
             if problem:
                 raise SpawnFailed(problem)
-        missing = [a for a in params.after if a not in self.registry]
+        missing = [a for a in params.after if not self._is_child(a)]
         if missing:
             raise PodNotFound(
                 f"--after names no child of {self.name!r}: {', '.join(map(repr, missing))}"
@@ -126,6 +126,11 @@ class ChildrenMixin(PodCore):
             self.prerequisites[name] = set(spec.after)
         self._start_child(spec, conn, request.id)
         return LATER
+
+    def _is_child(self, name: str) -> bool:
+        """Whether ``name`` is a direct child of this pod (not a pod further down)."""
+        record = self.registry.get(name)
+        return record is not None and record.parent_pod == self.name
 
     def _check_name_free(self, name: str) -> None:
         """Refuse a name in use here or by a live pod anywhere under the root. A dead
@@ -303,7 +308,7 @@ class ChildrenMixin(PodCore):
             # It stopped cleanly: nothing is left of it but its stopped record.
             clean, cause = True, "stopped"
         if record.pid > 0:  # a pid-0 record (no sub_pid was given) owns no directory
-            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid)
+            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid, reason=cause)
         if clean:
             event: Any = ShutDown(record.pod_name, reason=f"pod {cause}")
         else:

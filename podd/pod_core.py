@@ -171,6 +171,7 @@ class PodCore:
         self._work: Work | None = None
         """The current work item: waiting (``_waiting_on`` says for what) or running."""
         self._waiting_on: str | None = None
+        self._awaiting_prerequisites = False
         self._idle_waiters: list[tuple[Connection, Any]] = []
         self.slots = SlotPool(spec.max_running) if spec.max_running is not None else None
         self.finished_children: set[str] = set()
@@ -348,7 +349,7 @@ class PodCore:
         self.cost_usd = state.cost_usd
         if state.usage:
             self.usage.update(state.usage)
-        for item in state.queue:
+        for item in sorted(state.queue, key=lambda item: int(item.get("seq") or 0)):
             self.queue.push(Work.from_journal(item))
         self.registry.save()
         self.journal.compact(self.snapshot())
@@ -454,8 +455,12 @@ class PodCore:
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self._write_registry_forever)
             on_ready()
-            if self.spec.task is not None and self.spec.agent and not self.spec.restore:
-                # The first turn, unless something (a `send`) already started one.
+            if self.spec.agent and (
+                (self.spec.task is not None and not self.spec.restore)
+                or (self.spec.restore and len(self.queue))
+            ):
+                # The first turn (the task, or what a restart brought back in the queue),
+                # unless something (a `send`) already started one.
                 self.post("task", self._start_task)
             await self._dispatch_loop()
             nursery.cancel_scope.cancel()
@@ -595,6 +600,7 @@ class PodCore:
             "incarnation": self.incarnation,
             "parent": self.parent,
             "cost_usd": self.cost_usd,
+            "waiting_on": self._waiting_on,
         }
 
     _status_key: Any = None

@@ -31,6 +31,7 @@ from podd.turns import TurnHandle
 from protocol import (
     AlreadyRunning,
     Errored,
+    Forbidden,
     InvalidParams,
     NoAgent,
     Request,
@@ -80,7 +81,7 @@ class TurnsMixin(PodCore):
                 position = self.queue.push(work)
             except QueueFull as exc:
                 raise QueueFullError(f"pod {self.name!r}: {exc}") from None
-            self._journal_queue()
+            self.journal.append({"op": "queue_push", "item": work.to_journal()})
             return LATER if waits else {"turn": None, "queued": True, "position": position}
         turn = self._begin(work)
         return LATER if waits else {"turn": turn, "queued": False}
@@ -95,9 +96,12 @@ class TurnsMixin(PodCore):
     def _on_deps(self, conn: Connection, request: Request) -> Any:
         """The parent says whether the siblings this pod's task waits for have finished."""
         params: DepsParams = request.params
+        if conn.peer_pid != self.parent_pid:
+            raise Forbidden("only this pod's parent says whether its prerequisites are met")
         work = self._work
-        if work is None or not work.task or self._waiting_on is None:
+        if work is None or not work.task or not self._awaiting_prerequisites:
             return {"ok": True}
+        self._awaiting_prerequisites = False
         if params.failed is None:
             self._waiting_on = None
             self._begin(work)
@@ -140,7 +144,12 @@ class TurnsMixin(PodCore):
         return self._begin(Work(text=text))
 
     def _start_task(self) -> None:
-        if self._work is not None or self.stopping or self.spec.task is None:
+        if self._work is not None or self.stopping:
+            return
+        if self.spec.restore:
+            self._after_work()  # what the queue held when the pod went down
+            return
+        if self.spec.task is None:
             return
         work = Work(
             text=self.spec.task,
@@ -151,6 +160,7 @@ class TurnsMixin(PodCore):
         )
         if self.spec.after:
             self._work = work
+            self._awaiting_prerequisites = True
             self._waiting_on = f"prerequisites: {', '.join(self.spec.after)}"
             return
         self._begin(work)
@@ -356,7 +366,7 @@ class TurnsMixin(PodCore):
             return
         work = self.queue.pop()
         if work is not None:
-            self._journal_queue()
+            self.journal.append({"op": "queue_pop", "seq": work.seq})
             self._begin(work)
             return
         if self._wake_pending:

@@ -35,7 +35,7 @@ def crash_report(directory: str) -> str | None:
     return lines[-1] if lines else None
 
 
-def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
+def cleanup_pod_dir(root: str, name: str, pid: int, reason: str | None = None) -> bool:
     """Remove a dead pod's directory (socket included) and kill its leftover turn,
     keeping its last state in ``<root>/.stopped.<name>.json`` for ``podd restart``.
 
@@ -56,6 +56,7 @@ def cleanup_pod_dir(root: str, name: str, pid: int) -> bool:
     kill_leftover_turn(directory)
     state = load_state(directory)
     if info is not None and state is not None:
-        write_stopped(root, info, state, how="died", reason=crash_report(directory) or "died")
+        reason = reason or crash_report(directory) or "died"
+        write_stopped(root, info, state, how="died", reason=reason)
     shutil.rmtree(directory, ignore_errors=True)
     return True

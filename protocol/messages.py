@@ -239,12 +239,11 @@ class DepsParams:
 
 @attrs.frozen
 class SlotParams:
-    """A turn below asks this pod for one of its ``--max-running`` slots (``acquire``),
-    or gives one back (``release``)."""
+    """A turn below asks this pod for one of its ``--max-running`` slots; it holds the
+    slot as long as it keeps this connection open."""
 
     pod_name: str
     turn: int = 0
-    release: bool = False
 
 
 @attrs.frozen

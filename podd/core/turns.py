@@ -64,6 +64,7 @@ class Work:
             "budget": self.budget,
             "new_session": self.new_session,
             "task": self.task,
+            "seq": self.seq,
         }
 
     @classmethod
