@@ -28,11 +28,11 @@ from podd.errors import RootError
 from podd.faults import fault_injected
 from podd.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
 from podd.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
-from podd.pod import Pod
 from podd.procfacts import start_time
 from podd.proctitle import pod_title, set_title
 from podd.reclaim import kill_leftover_turn
-from podd.server import bind_listener
+from podd.runtime.pod import Pod
+from podd.runtime.server import bind_listener
 from podd.spec import PodSpec
 from protocol import converter
 

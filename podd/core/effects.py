@@ -68,7 +68,7 @@ class PersistRegistry:
 
 @attrs.frozen
 class Trace:
-    """A line for the test hook ``PODD_TRACE_EVENTS`` (see ``podd.pod_core.EventTrace``)."""
+    """A line for the test hook ``PODD_TRACE_EVENTS`` (see ``podd.runtime.loop.EventTrace``)."""
 
     text: str
 

@@ -3,7 +3,7 @@
 A **work item** is one turn as the outside sees it: ``send`` (or the task) asks for
 it, it may wait (for a concurrency slot, for siblings to finish), run as a loop of
 iterations and pass a gate, and it ends exactly once, with one record and one event
-upward. This module decides; ``podd.pod_turns`` runs the processes.
+upward. This module decides; ``podd.runtime.turns`` runs the processes.
 """
 
 from __future__ import annotations

@@ -11,29 +11,16 @@ the podd error code: the code the CLI printed in brackets (``already_exists``,
 ``scope_not_subset``, ...), else ``invalid_params`` for exit status 2, ``not_found``
 for 3, ``failed`` for 1, ``timeout`` when the command outlived its bound.
 
-This module imports nothing heavy: the pod runtime calls ``config_for`` to write the
-``--mcp-config`` of a claude pod. The server is built by ``podd.mcp_server.tools``,
-imported by ``serve`` only.
+This module imports nothing heavy; ``config_for`` (from ``podd.mcp_config``, which the
+pod runtime uses to write the ``--mcp-config`` of a claude pod) is re-exported here.
+The server is built by ``podd.mcp_server.tools``, imported by ``serve`` only.
 """
 
 from __future__ import annotations
 
-# Type checkers take this as true; the typing module is not imported here.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any
+from podd.mcp_config import SERVER_NAME, config_for
 
 __all__ = ["SERVER_NAME", "config_for", "serve"]
-
-SERVER_NAME = "podd"
-"""The server's name, and its key in an ``mcpServers`` document."""
-
-
-def config_for(root: str, as_pod: str, python: str) -> dict[str, Any]:
-    """The ``--mcp-config`` document that gives an MCP client ``podd mcp --as AS_POD``
-    under ``root``, run by the interpreter ``python``."""
-    args = ["-m", "podd", "--root", root, "mcp", "--as", as_pod]
-    return {"mcpServers": {SERVER_NAME: {"command": python, "args": args}}}
 
 
 def serve(root: str, as_pod: str | None) -> int:

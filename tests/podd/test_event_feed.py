@@ -15,9 +15,9 @@ import trio
 import trio.testing
 
 from podd.core.effects import Notify, PersistRegistry, PostEvent, Reply, Trace
-from podd.event_feed import RECENT, EventFeed, applied
 from podd.notifications import Notification
-from podd.server import Connection
+from podd.runtime.event_feed import RECENT, EventFeed, applied
+from podd.runtime.server import Connection
 from protocol import Request, TurnEnded
 
 

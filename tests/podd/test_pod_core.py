@@ -10,7 +10,7 @@ import pytest
 import trio
 import trio.testing
 
-from podd.pod import LoopReentryError, Pod
+from podd.runtime.pod import LoopReentryError, Pod
 from podd.scope import default_root_scope
 from podd.spec import PodSpec
 

@@ -29,6 +29,7 @@ from podd._confine_exec import (
     parse_config,
     remount_flags,
 )
+from podd.runtime.turn_process import OutputLog, TurnHandle, run_turn
 from podd.sandbox import (
     WRAPPER,
     EnforcementMode,
@@ -37,7 +38,6 @@ from podd.sandbox import (
     namespace_problem,
     prepare_confinement,
 )
-from podd.turns import OutputLog, TurnHandle, run_turn
 
 RUN_TIMEOUT = 20.0
 NOBODY = 65534

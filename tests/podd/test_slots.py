@@ -5,7 +5,7 @@ from __future__ import annotations
 import trio
 import trio.testing
 
-from podd.slots import SlotPool
+from podd.runtime.slots import SlotPool
 
 
 async def test_leases_are_granted_first_come_first_served(

@@ -3,7 +3,7 @@
 ``scripts/bench`` puts this directory first on ``PYTHONPATH`` of the root pod it starts
 for ``events_throughput`` and ``event_latency``; the root pod's children inherit it.
 Python imports ``sitecustomize`` at start-up, and this one does nothing unless
-``PODD_BENCHSHIM`` is set. It changes no code path of podd: once ``podd.pod`` has been
+``PODD_BENCHSHIM`` is set. It changes no code path of podd: once ``podd.runtime.pod`` has been
 imported, it wraps ``Pod.run`` (to start one extra task when the pod is ready) and
 ``Pod._notify`` (to time-stamp what the pod buffers).
 
@@ -112,10 +112,10 @@ if os.environ.get("PODD_BENCHSHIM"):
         pod_class.run = run
 
     class _PatchPodModule:
-        """Finds ``podd.pod`` through the other finders and patches it once executed."""
+        """Finds ``podd.runtime.pod`` through the other finders and patches it once executed."""
 
         def find_spec(self, fullname, path=None, target=None):  # type: ignore[no-untyped-def]
-            if fullname != "podd.pod":
+            if fullname != "podd.runtime.pod":
                 return None
             sys.meta_path.remove(self)
             for finder in sys.meta_path:

@@ -1,17 +1,17 @@
 """The pod: the dispatch-loop core and its concerns, put together.
 
-See ``pod_core`` for the loop and who owns what, and ``docs/architecture.md``.
+See ``loop`` for the loop and who owns what, and ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
 from podd.journal import PodState
-from podd.pod_children import ChildrenMixin
-from podd.pod_core import LoopReentryError
-from podd.pod_events import EventsMixin
-from podd.pod_liveness import LivenessMixin
-from podd.pod_stop import StopMixin
-from podd.pod_turns import TurnsMixin
+from podd.runtime.children import ChildrenMixin
+from podd.runtime.events import EventsMixin
+from podd.runtime.liveness import LivenessMixin
+from podd.runtime.loop import LoopReentryError
+from podd.runtime.stop import StopMixin
+from podd.runtime.turns import TurnsMixin
 from podd.spec import PodSpec
 
 __all__ = ["LoopReentryError", "Pod"]

@@ -19,12 +19,12 @@ from podd.errors import UsageError
 from podd.journal import read_stopped, stopped_how
 from podd.notifications import Notification
 from podd.paths import check_name
-from podd.pod_core import LATER, PodCore
 from podd.procfacts import is_alive
 from podd.reclaim import cleanup_pod_dir, crash_report
 from podd.registry import ChildRecord
 from podd.restart_policy import RestartTracker
-from podd.server import Connection
+from podd.runtime.loop import LATER, PodCore
+from podd.runtime.server import Connection
 from podd.spawner import Ready, SpawnError
 from podd.spec import Ancestor, PodSpec, agent_driver, read_info, slot_holders_below
 from protocol import (

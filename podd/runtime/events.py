@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from podd.core.events import on_flush_events, on_pod_event
-from podd.event_feed import applied
-from podd.pod_core import PodCore
-from podd.server import Connection
+from podd.runtime.event_feed import applied
+from podd.runtime.loop import PodCore
+from podd.runtime.server import Connection
 from protocol import FlushEventsParams, Request
 
 __all__ = ["EventsMixin"]

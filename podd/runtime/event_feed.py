@@ -33,7 +33,7 @@ import orjson
 import trio
 
 from podd.core.effects import Effect, Notify, PersistRegistry
-from podd.server import Connection
+from podd.runtime.server import Connection
 from protocol.codec import Request, event_to_dict
 from protocol.framing import MAX_FRAME
 from protocol.messages import EventsParams, PodEvent

@@ -77,7 +77,7 @@ class Connection:
         self.eof = False
         """The client has stopped sending (it may still read)."""
         self.on_close: list[Callable[[], None]] = []
-        """Run once the connection is over (a lease held by it ends: ``podd.slots``)."""
+        """Run once the connection is over (a lease held by it ends: ``podd.runtime.slots``)."""
 
     def expect_reply(self) -> None:
         """Count a request that will be answered (so EOF waits for its reply)."""

@@ -23,10 +23,10 @@ from podd.core.liveness import (
     on_parent_died,
 )
 from podd.errors import PodFailed, PodUnreachable
-from podd.pod_core import LATER, PodCore
 from podd.procfacts import is_alive
 from podd.registry import ChildRecord
-from podd.server import Connection
+from podd.runtime.loop import LATER, PodCore
+from podd.runtime.server import Connection
 from podd.spec import Ancestor
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 

@@ -8,10 +8,10 @@ turn, probing liveness, stopping) runs in background tasks that post their resul
 back as further jobs. An exception in a job is logged with its traceback and becomes
 an ``errored`` event upward; the loop goes on.
 
-The concerns built on this core live beside it: ``pod_events`` (events from below),
-``pod_children`` (spawning, reclaiming and restarting children), ``pod_turns`` (the
-agent's turns and notifications), ``pod_liveness`` (probes, parent death, adoption)
-and ``pod_stop`` (stopping); ``pod.Pod`` puts them together.
+The concerns built on this core live beside it: ``events`` (events from below),
+``children`` (spawning, reclaiming and restarting children), ``turns`` (the
+agent's turns and notifications), ``liveness`` (probes, parent death, adoption)
+and ``stop`` (stopping); ``pod.Pod`` puts them together.
 """
 
 from __future__ import annotations
@@ -59,18 +59,18 @@ from podd.core.effects import (
 from podd.core.stopping import Stop
 from podd.core.tombstones import Tombstones
 from podd.core.turns import Queue, Work, empty_usage
-from podd.event_feed import EventFeed
 from podd.faults import fault_injected
 from podd.forkclient import ForkServer
 from podd.journal import SYNC_INTERVAL, Journal, PodState
 from podd.notifications import Notification, NotificationBuffer
-from podd.outbox import Outbox
 from podd.registry import ChildRecord, Registry
-from podd.server import Connection, serve
-from podd.slots import SlotPool
+from podd.runtime.event_feed import EventFeed
+from podd.runtime.outbox import Outbox
+from podd.runtime.server import Connection, serve
+from podd.runtime.slots import SlotPool
+from podd.runtime.turn_process import OutputLog, TurnHandle
 from podd.spawner import pod_environment
 from podd.spec import PodInfo, PodSpec, write_info
-from podd.turns import OutputLog, TurnHandle
 from protocol import (
     Errored,
     InternalError,
@@ -162,7 +162,7 @@ class PodCore:
         self.lag = LagStats()
         self.turns = 0
         self.last_record: dict[str, Any] | None = None
-        """The last turn's record (see ``podd.turn_runner``)."""
+        """The last turn's record (see ``podd.runtime.turn_runner``)."""
         self.session: str | None = None
         """The agent's conversation, resumed by the next turn (LLM drivers)."""
         self.cost_usd: float | None = None
@@ -518,7 +518,7 @@ class PodCore:
         """Handle ``requests`` in the loop, in order, as one job; return once they are.
 
         Returning only then keeps each connection to one job in the loop's queue, so the
-        loop serves busy connections in turn, a batch of each (see ``podd.server``).
+        loop serves busy connections in turn, a batch of each (see ``podd.runtime.server``).
         """
         handled = trio.Event()
 
@@ -692,7 +692,7 @@ class PodCore:
 def _write_mcp_config(spec: PodSpec) -> None:
     """The ``--mcp-config`` of a claude pod started with ``--mcp``: ``podd mcp`` acting
     as this pod, run by this interpreter."""
-    from podd.mcp_server import config_for
+    from podd.mcp_config import config_for
 
     path = os.path.join(kept.kept_dir(spec.root, spec.name), "mcp.json")
     data = orjson.dumps(config_for(spec.root, spec.name, sys.executable))

@@ -22,8 +22,8 @@ import trio
 
 from podd.core.turns import Work, add_usage, loop_verdict, new_record, summarize
 from podd.drivers import Driver, TurnInput, TurnResult, UnsupportedCommand
+from podd.runtime.turn_process import OutputLog, TurnHandle, TurnOutcome, run_turn
 from podd.sandbox import Confinement
-from podd.turns import OutputLog, TurnHandle, TurnOutcome, run_turn
 
 __all__ = ["TurnPlan", "run_work"]
 

@@ -22,12 +22,12 @@ from podd import kept, sandbox, scope
 from podd.core.turns import QueueFull, Work, add_usage, empty_usage
 from podd.drivers import driver_for
 from podd.notifications import Notification
-from podd.pod_core import LATER, PodCore
 from podd.procfacts import start_time
-from podd.server import Connection
-from podd.slots import Lease, acquire_lease
-from podd.turn_runner import TurnPlan, run_work
-from podd.turns import TurnHandle
+from podd.runtime.loop import LATER, PodCore
+from podd.runtime.server import Connection
+from podd.runtime.slots import Lease, acquire_lease
+from podd.runtime.turn_process import TurnHandle
+from podd.runtime.turn_runner import TurnPlan, run_work
 from protocol import (
     AlreadyRunning,
     Errored,
@@ -114,7 +114,7 @@ class TurnsMixin(PodCore):
 
     def _on_slot(self, conn: Connection, request: Request) -> Any:
         """A turn below asks for one of this pod's slots: granted when one is free; the
-        connection is the lease (see ``podd.slots``)."""
+        connection is the lease (see ``podd.runtime.slots``)."""
         params: SlotParams = request.params
         if self.slots is None:
             return {"granted": True, "limit": None}

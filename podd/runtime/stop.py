@@ -22,10 +22,10 @@ from podd.core.stopping import (
     on_spawns_settled,
     on_turn_stopped,
 )
-from podd.pod_core import LATER, PodCore
 from podd.procfacts import is_alive, signal_name
 from podd.registry import ChildRecord
-from podd.server import Connection
+from podd.runtime.loop import LATER, PodCore
+from podd.runtime.server import Connection
 from protocol import Request, ShutdownParams, encode_result
 
 __all__ = ["StopMixin"]
