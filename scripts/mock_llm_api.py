@@ -34,6 +34,13 @@ sends the tool's result in the next request (the next step): for Claude Code a
 ``exec`` (JavaScript that calls ``tools.exec_command``), or a ``function_call`` of
 ``exec_command`` when the request offers no ``exec`` tool.
 
+Claude Code only: a step with ``"tool": {"name": "mcp__podd__spawn_pod", "input":
+{...}}`` asks for any other tool by the name the CLI offers (an MCP server's tools are
+``mcp__SERVER__TOOL``), and a step's ``text`` may quote what the last tool answered:
+``{tool_result}`` is the text of the last ``tool_result`` block in the request,
+``{tool_result.KEY}`` the field KEY of that text read as a JSON object (empty when it
+has none).
+
 An error TURN answers each of its requests with that HTTP status and the API's error
 body: Anthropic's ``{"type": "error", "error": {"type", "message"}}`` with the header
 ``x-should-retry: false`` (Claude Code then gives up at once instead of retrying), or
@@ -49,6 +56,7 @@ import argparse
 import http.server
 import json
 import os
+import re
 import sys
 import threading
 import time
@@ -136,12 +144,58 @@ def anthropic_position(body: dict[str, Any]) -> tuple[int, int, str]:
     return turn, step, last
 
 
+def last_tool_result(body: dict[str, Any]) -> str:
+    """The text of the last ``tool_result`` block of a Messages request ("" if none)."""
+    found = ""
+    for message in body.get("messages", []):
+        content = message.get("content")
+        for block in content if isinstance(content, list) else []:
+            if isinstance(block, dict) and block.get("type") == "tool_result":
+                inner = block.get("content")
+                if isinstance(inner, list):
+                    inner = "".join(
+                        str(part.get("text", "")) for part in inner if isinstance(part, dict)
+                    )
+                found = str(inner or "")
+    return found
+
+
+_QUOTE_RE = re.compile(r"\{tool_result(?:\.([A-Za-z0-9_]+))?\}")
+
+
+def quote_tool_result(text: str, tool_result: str) -> str:
+    """``text`` with ``{tool_result}`` and ``{tool_result.KEY}`` filled in."""
+
+    def fill(found: re.Match[str]) -> str:
+        key = found.group(1)
+        if key is None:
+            return tool_result
+        try:
+            document = json.loads(tool_result)
+        except ValueError:
+            return ""
+        value = document.get(key) if isinstance(document, dict) else None
+        return "" if value is None else value if isinstance(value, str) else json.dumps(value)
+
+    return _QUOTE_RE.sub(fill, text)
+
+
+def anthropic_tool(step: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The tool a step asks Claude Code to call, as ``(name, input)``, or None."""
+    if step.get("bash") is not None:
+        return "Bash", {"command": step["bash"], "description": "Run a command"}
+    tool = step.get("tool")
+    if isinstance(tool, dict):
+        return str(tool["name"]), dict(tool.get("input") or {})
+    return None
+
+
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
 def anthropic_events(
-    model: str, text: str, bash: str | None, usage: dict[str, int]
+    model: str, text: str, tool: tuple[str, dict[str, Any]] | None, usage: dict[str, int]
 ) -> list[tuple[str, dict[str, Any]]]:
     """The server-sent events of one streamed answer."""
     message_id = "msg_" + uuid.uuid4().hex[:24]
@@ -195,8 +249,8 @@ def anthropic_events(
                 )
         events.append(("content_block_stop", {"type": "content_block_stop", "index": index}))
         index += 1
-    if bash is not None:
-        arguments = json.dumps({"command": bash, "description": "Run a command"})
+    if tool is not None:
+        arguments = json.dumps(tool[1])
         events.append(
             (
                 "content_block_start",
@@ -206,7 +260,7 @@ def anthropic_events(
                     "content_block": {
                         "type": "tool_use",
                         "id": "toolu_" + uuid.uuid4().hex[:24],
-                        "name": "Bash",
+                        "name": tool[0],
                         "input": {},
                     },
                 },
@@ -231,7 +285,7 @@ def anthropic_events(
             {
                 "type": "message_delta",
                 "delta": {
-                    "stop_reason": "tool_use" if bash is not None else "end_turn",
+                    "stop_reason": "tool_use" if tool is not None else "end_turn",
                     "stop_sequence": None,
                 },
                 "usage": {"output_tokens": usage["output_tokens"]},
@@ -243,19 +297,19 @@ def anthropic_events(
 
 
 def anthropic_message(
-    model: str, text: str, bash: str | None, usage: dict[str, int]
+    model: str, text: str, tool: tuple[str, dict[str, Any]] | None, usage: dict[str, int]
 ) -> dict[str, Any]:
     """The same answer as one JSON message (a request without ``stream``)."""
     content: list[dict[str, Any]] = []
     if text:
         content.append({"type": "text", "text": text})
-    if bash is not None:
+    if tool is not None:
         content.append(
             {
                 "type": "tool_use",
                 "id": "toolu_" + uuid.uuid4().hex[:24],
-                "name": "Bash",
-                "input": {"command": bash, "description": "Run a command"},
+                "name": tool[0],
+                "input": tool[1],
             }
         )
     return {
@@ -264,7 +318,7 @@ def anthropic_message(
         "role": "assistant",
         "model": model,
         "content": content,
-        "stop_reason": "tool_use" if bash is not None else "end_turn",
+        "stop_reason": "tool_use" if tool is not None else "end_turn",
         "stop_sequence": None,
         "usage": usage,
     }
@@ -540,13 +594,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
             {"api": api, "path": path, "turn": turn, "step": step, "body": body}
         )
 
-    def _answer(self, turn: int, step: int, last: str) -> tuple[str, str | None, dict[str, int]]:
+    def _answer(
+        self, turn: int, step: int, last: str
+    ) -> tuple[str, dict[str, Any], dict[str, int]]:
+        """The text, the scripted step (empty past the script) and the usage of an answer."""
         scripted = self.server.scenario.step(turn, step)
         if scripted is None:
-            return default_text(turn, last), None, dict(DEFAULT_USAGE)
+            return default_text(turn, last), {}, dict(DEFAULT_USAGE)
         usage = dict(DEFAULT_USAGE)
         usage.update(scripted.get("usage", {}))
-        return str(scripted.get("text", "")), scripted.get("bash"), usage
+        return str(scripted.get("text", "")), scripted, usage
 
     def _anthropic(self, path: str, body: dict[str, Any]) -> None:
         turn, step, last = anthropic_position(body)
@@ -566,12 +623,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"x-should-retry": "false", "request-id": "req_" + uuid.uuid4().hex[:24]},
             )
             return
-        text, bash, usage = self._answer(turn, step, last)
+        text, scripted, usage = self._answer(turn, step, last)
+        text = quote_tool_result(text, last_tool_result(body)) if scripted else text
+        tool = anthropic_tool(scripted)
         model = str(body.get("model", DEFAULT_MODEL))
         if not body.get("stream"):
-            self._send_json(200, anthropic_message(model, text, bash, usage))
+            self._send_json(200, anthropic_message(model, text, tool, usage))
             return
-        self._send_events(anthropic_events(model, text, bash, usage))
+        self._send_events(anthropic_events(model, text, tool, usage))
 
     def _responses(self, path: str, body: dict[str, Any]) -> None:
         turn, step, last = responses_position(body)
@@ -592,8 +651,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 {"x-should-retry": "false"},
             )
             return
-        text, bash, usage = self._answer(turn, step, last)
-        self._send_events(responses_events(body, text, bash, usage))
+        text, scripted, usage = self._answer(turn, step, last)
+        self._send_events(responses_events(body, text, scripted.get("bash"), usage))
 
     def _send_json(
         self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None
