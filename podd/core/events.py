@@ -97,7 +97,11 @@ def _is_stale(record: ChildRecord, event: PodEvent) -> bool:
 
 
 def apply_event(
-    registry: Registry, sender: ChildRecord, event: PodEvent, self_name: str
+    registry: Registry,
+    sender: ChildRecord,
+    event: PodEvent,
+    self_name: str,
+    tombstones: Tombstones | None = None,
 ) -> Applied:
     """Apply an authorized ``event`` from ``sender`` to ``registry``.
 
@@ -105,7 +109,9 @@ def apply_event(
     - ``shut_down`` removes the sender and every record reported through it, and
       becomes a notification; the scope they held is free again.
     - ``scope_sub_delegated`` registers the sub-pod once (callback: the sender's socket)
-      and is passed upward with ``parent_pod`` = this pod; no notification.
+      and is passed upward with ``parent_pod`` = this pod; no notification. A late
+      report of a process this pod removed already (its tombstone names that pid)
+      registers nothing.
     - An unknown kind becomes a notification, so nothing from below is silently lost.
     """
     if _is_stale(sender, event):
@@ -137,6 +143,10 @@ def apply_event(
             # The same sub-pod, reported by the same pod, in a new process (it was
             # restarted): the record follows it, and so do the ancestors'.
             registry.remove(event.sub_pod)
+        elif tombstones is not None:
+            tomb = tombstones.get(event.sub_pod)
+            if tomb is not None and tomb.pid and tomb.pid == event.sub_pid:
+                return Applied()  # that process is gone from here already
         registry.add(
             ChildRecord(
                 pod_name=event.sub_pod,
@@ -177,7 +187,7 @@ def on_pod_event(
         if tomb is not None and tomb.pid == peer_pid:
             return [Reply(NO_LONGER_REGISTERED)]
         raise
-    applied = apply_event(registry, sender, event, self_name)
+    applied = apply_event(registry, sender, event, self_name, tombstones)
     effects: list[Effect] = [Trace(f"apply {sender.pod_name} {getattr(event, 'turn', 0)}")]
     for name in applied.removed:
         pid = sender.pid if name == sender.pod_name else 0
