@@ -13,6 +13,7 @@ would cost a command about 2 ms, a tenth of all it does.
 from __future__ import annotations
 
 import _socket
+import errno
 import os
 import select
 import time
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
 
-__all__ = ["call", "call_each", "connect"]
+__all__ = ["Batch", "call", "call_each", "connect"]
 
 
 def connect(sock_path: str, timeout: float | None = 5.0) -> socket.socket:
@@ -96,99 +97,171 @@ def call_each(
     """The same request to every socket at once; the answers in the same order.
 
     Each answer is the result, or the ``PoddError`` that request failed with
-    (``PodUnreachable`` for no answer within ``timeout`` seconds). All the requests
-    are in flight together, on non-blocking sockets in one ``poll`` loop, so the whole
-    takes about the slowest pod's round trip, not the sum of them.
+    (``PodUnreachable`` for no answer within ``timeout`` seconds). See ``Batch``.
     """
-    answers: list[Any] = [None] * len(sock_paths)
-    deadline = time.monotonic() + timeout
-    poller = select.poll()
-    in_flight: dict[int, _Pending] = {}
-    retries: list[tuple[float, _Pending]] = []
+    batch = Batch(method, params, timeout)
+    for path in sock_paths:
+        batch.add(path)
+    return batch.answers()
 
-    def start(pending: _Pending) -> None:
+
+class Batch:
+    """The same request to many pods at once, each sent as soon as it is added.
+
+    The requests are in flight together, on non-blocking sockets in one ``poll`` loop,
+    so waiting for all of them takes about the slowest pod's round trip, not the sum
+    of them; and whatever the caller does between ``add`` and ``answers`` (reading
+    files, say) overlaps with the pods' work. Each request has ``timeout`` seconds
+    from the moment it is sent. A connection that has its answer is closed only once
+    every answer is in (up to ``KEEP_OPEN`` of them): a pod woken by the close of its
+    connection would take a CPU from a pod that has yet to answer. When this process
+    runs out of descriptors, the answered connections are closed, and requests that
+    still find none wait until one in flight is done.
+    """
+
+    KEEP_OPEN = 512
+    """Answered connections held open at most; past that they are closed at once."""
+
+    def __init__(self, method: str, params: Any = None, timeout: float = 10.0) -> None:
+        self._method = method
+        self._params = params
+        self._timeout = timeout
+        self._poller = select.poll()
+        self._in_flight: dict[int, _Pending] = {}
+        self._retries: list[_Pending] = []
+        self._answers: list[Any] = []
+        self._answered: list[_Pending] = []
+        self._queued: list[_Pending] = []
+
+    def add(self, sock_path: str) -> int:
+        """Send the request to ``sock_path`` now; its index in ``answers``."""
+        index = len(self._answers)
+        self._answers.append(None)
+        exchange = Exchange(sock_path, self._method, self._params)
+        self._start(_Pending(index, exchange, time.monotonic() + self._timeout))
+        return index
+
+    def answers(self) -> list[Any]:
+        """Wait for every answer (or its time to run out); all of them, in the order
+        the sockets were added."""
+        while self._in_flight or self._retries or self._queued:
+            if self._queued and not self._in_flight:
+                self._start_queued()
+                continue
+            now = time.monotonic()
+            for pending in [p for p in self._in_flight.values() if p.deadline <= now]:
+                self._answers[pending.index] = pending.exchange.timed_out()
+                self._finish(pending)
+            due = [p for p in self._retries if p.retry_at <= now]
+            if due:
+                self._retries = [p for p in self._retries if p.retry_at > now]
+                for pending in due:
+                    self._start(pending)
+                continue
+            if not self._in_flight and not self._retries:
+                continue
+            deadlines = [p.deadline for p in self._in_flight.values()]
+            wake = min(deadlines + [p.retry_at for p in self._retries])
+            for fd, events in self._poller.poll(max(0.0, wake - now) * 1000):
+                pending = self._in_flight[fd]
+                if self._step(pending, events):
+                    self._finish(pending)
+        self._close_answered()
+        return list(self._answers)
+
+    def _close_answered(self) -> None:
+        for pending in self._answered:
+            pending.close()
+        self._answered.clear()
+
+    def _start(self, pending: _Pending) -> None:
         path = pending.exchange.sock_path
-        sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
-        sock.setblocking(False)
+        sock = None
         try:
+            sock = _socket.socket(_socket.AF_UNIX, _socket.SOCK_STREAM)
+            sock.setblocking(False)
             with short_socket_path(os.path.dirname(path), os.path.basename(path)) as p:
                 sock.connect(p)
         except BlockingIOError as exc:  # a full listen backlog: try again soon
-            sock.close()
-            retry_at = time.monotonic() + pending.backoff.next()
-            if retry_at > deadline:
-                answers[pending.index] = overloaded(path, exc)
+            if sock is not None:
+                sock.close()
+            pending.retry_at = time.monotonic() + pending.backoff.next()
+            if pending.retry_at > pending.deadline:
+                self._answers[pending.index] = overloaded(path, exc)
             else:
-                retries.append((retry_at, pending))
+                self._retries.append(pending)
             return
         except OSError as exc:
-            sock.close()
-            answers[pending.index] = unreachable(path, exc)
+            if sock is not None:
+                sock.close()
+            if exc.errno in (errno.EMFILE, errno.ENFILE) and self._answered:
+                # Out of descriptors: give back those of the answered connections.
+                self._close_answered()
+                self._start(pending)
+            elif exc.errno in (errno.EMFILE, errno.ENFILE) and self._in_flight:
+                self._queued.append(pending)  # until one in flight is done
+            else:
+                self._answers[pending.index] = unreachable(path, exc)
             return
         pending.sock = sock
-        in_flight[sock.fileno()] = pending
-        poller.register(sock.fileno(), select.POLLOUT)
+        self._in_flight[sock.fileno()] = pending
+        self._poller.register(sock.fileno(), select.POLLOUT)
         # Sent at once: the request is there when the pod wakes up to accept.
-        if step(pending, sock, select.POLLOUT):
-            finish(sock.fileno())
+        if self._step(pending, select.POLLOUT):
+            self._finish(pending)
 
-    def step(pending: _Pending, sock: _socket.socket, events: int) -> bool:
+    def _step(self, pending: _Pending, events: int) -> bool:
         """Move ``pending`` on; True once it has its answer."""
+        sock = pending.sock
+        assert sock is not None
         try:
             if pending.out and events & select.POLLOUT:
                 pending.out = pending.out[sock.send(pending.out) :]
                 if not pending.out:
-                    poller.modify(sock.fileno(), select.POLLIN)
+                    self._poller.modify(sock.fileno(), select.POLLIN)
                 return False
             if not pending.exchange.feed(sock.recv(65536)):
                 return False
-            answers[pending.index] = pending.exchange.result
+            self._answers[pending.index] = pending.exchange.result
         except BlockingIOError:
             return False
         except PoddError as exc:
-            answers[pending.index] = exc
+            self._answers[pending.index] = exc
         except OSError as exc:
-            answers[pending.index] = pending.exchange.lost(exc)
+            self._answers[pending.index] = pending.exchange.lost(exc)
         return True
 
-    def finish(fd: int) -> None:
-        poller.unregister(fd)
-        in_flight.pop(fd).close()
-
-    for index, path in enumerate(sock_paths):
-        start(_Pending(index, Exchange(path, method, params)))
-    while in_flight or retries:
-        now = time.monotonic()
-        if now >= deadline:
-            break
-        wake = min([deadline, *(at for at, _ in retries)])
-        for fd, events in poller.poll(max(0.0, wake - now) * 1000):
-            pending = in_flight[fd]
-            assert pending.sock is not None
-            if step(pending, pending.sock, events):
-                finish(fd)
-        now = time.monotonic()
-        due = [pending for at, pending in retries if at <= now]
-        retries[:] = [(at, pending) for at, pending in retries if at > now]
-        for pending in due:
-            start(pending)
-    for pending in in_flight.values():
+    def _finish(self, pending: _Pending) -> None:
+        assert pending.sock is not None
+        fd = pending.sock.fileno()
+        self._poller.unregister(fd)
+        del self._in_flight[fd]
+        if len(self._answered) < self.KEEP_OPEN and not self._queued:
+            self._answered.append(pending)
+            return
         pending.close()
-        answers[pending.index] = pending.exchange.timed_out()
-    for _, pending in retries:
-        answers[pending.index] = overloaded(pending.exchange.sock_path, TimeoutError("timed out"))
-    return answers
+        if self._queued:
+            self._start_queued()
+
+    def _start_queued(self) -> None:
+        """Send the first request that waited for a descriptor; its time starts now."""
+        waiting = self._queued.pop(0)
+        waiting.deadline = time.monotonic() + self._timeout
+        self._start(waiting)
 
 
 class _Pending:
-    """One request of ``call_each`` on its way: the bytes left to send, the socket."""
+    """One request of a ``Batch`` on its way: the bytes left to send, the socket, when
+    its time is up, when a connect refused for a full backlog is tried again."""
 
-    __slots__ = ("backoff", "exchange", "index", "out", "sock")
+    __slots__ = ("backoff", "deadline", "exchange", "index", "out", "retry_at", "sock")
 
-    def __init__(self, index: int, exchange: Exchange) -> None:
+    def __init__(self, index: int, exchange: Exchange, deadline: float) -> None:
         self.index = index
         self.exchange = exchange
         self.out = exchange.request
+        self.deadline = deadline
+        self.retry_at = 0.0
         self.backoff = Backoff()
         self.sock: _socket.socket | None = None
 

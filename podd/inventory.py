@@ -4,7 +4,9 @@ A pod's state comes from its ``pod.json`` (pid and start time), its process and 
 socket: ``idle``/``running``/``stopping`` as the pod answers ``ping``; ``unresponsive``
 when the process is there but the socket stays silent for 500 ms; ``stale`` when the
 process is gone (or its pid belongs to another process now). The live pods are probed
-all at once, so a listing costs about one round trip however many pods there are.
+all at once, each as soon as its ``pod.json`` says it lives, and their registries are
+read while they answer: a listing costs about one round trip however many pods there
+are.
 
 This runs in the command line: files are read with ``podd.records``, processes with
 ``podd.procfs``, pods asked with the blocking client.
@@ -15,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 
-from podd.client import call, call_each
+from podd.client import Batch, call
 from podd.errors import PoddError, PodFailed, PodUnreachable
 from podd.paths import is_valid_name
 from podd.procfs import is_alive
@@ -106,7 +108,14 @@ def _read(root: str, name: str) -> PodRecord | PodView | None:
     return record
 
 
-def _view(root: str, name: str, record: PodRecord, state: str, parent: str | None) -> PodView:
+def _view(
+    root: str,
+    name: str,
+    record: PodRecord,
+    state: str,
+    parent: str | None,
+    children: list[str] | None = None,
+) -> PodView:
     directory = os.path.join(root, name)
     return PodView(
         name=name,
@@ -116,31 +125,41 @@ def _view(root: str, name: str, record: PodRecord, state: str, parent: str | Non
         socket=os.path.join(directory, "sock"),
         incarnation=record.incarnation,
         started_at=record.start_time,
-        children=_registry_children(directory, name),
+        children=_registry_children(directory, name) if children is None else children,
     )
 
 
-def _probed(root: str, name: str, record: PodRecord, pong: Any) -> PodView:
+def _probed(
+    root: str, name: str, record: PodRecord, pong: Any, children: list[str] | None = None
+) -> PodView:
     """The view of a pod whose process lived, from its answer to ``ping`` (or the
     error instead of one)."""
     if isinstance(pong, PoddError):
         state = "unresponsive" if is_alive(record.pid, record.start_time) else "stale"
-        return _view(root, name, record, state, record.parent)
+        return _view(root, name, record, state, record.parent, children)
     state, parent = str(pong.get("state", "idle")), pong.get("parent", record.parent)
-    return _view(root, name, record, state, parent)
+    return _view(root, name, record, state, parent, children)
 
 
 def _views(root: str, names: list[str]) -> list[PodView]:
-    """The views of the pods ``names`` (those that are pods), in that order; the live
-    ones are probed all at once."""
-    found = {name: _read(root, name) for name in names}
-    live = [name for name, item in found.items() if isinstance(item, PodRecord)]
-    sockets = [os.path.join(root, name, "sock") for name in live]
-    pongs = dict(zip(live, call_each(sockets, "ping", timeout=PROBE_TIMEOUT), strict=True))
+    """The views of the pods ``names`` (those that are pods), in that order.
+
+    Each live pod is pinged as soon as its record is read, all of them at once; while
+    they answer, their registries are read.
+    """
+    probes = Batch("ping", timeout=PROBE_TIMEOUT)
+    found: dict[str, PodRecord | PodView | None] = {}
+    asked: dict[str, int] = {}
+    for name in names:
+        found[name] = item = _read(root, name)
+        if isinstance(item, PodRecord):
+            asked[name] = probes.add(os.path.join(root, name, "sock"))
+    children = {name: _registry_children(os.path.join(root, name), name) for name in asked}
+    pongs = probes.answers()
     result = []
     for name, item in found.items():
         if isinstance(item, PodRecord):
-            result.append(_probed(root, name, item, pongs[name]))
+            result.append(_probed(root, name, item, pongs[asked[name]], children[name]))
         elif item is not None:
             result.append(item)
     return result
