@@ -39,6 +39,7 @@ class PodView:
 
     __slots__ = (
         "children",
+        "cost_usd",
         "incarnation",
         "name",
         "parent",
@@ -46,6 +47,7 @@ class PodView:
         "socket",
         "started_at",
         "state",
+        "waiting_on",
     )
 
     def __init__(
@@ -58,6 +60,8 @@ class PodView:
         incarnation: int,
         started_at: float | None,
         children: list[str],
+        cost_usd: float | None = None,
+        waiting_on: str | None = None,
     ) -> None:
         self.name = name
         self.state = state
@@ -67,6 +71,8 @@ class PodView:
         self.incarnation = incarnation
         self.started_at = started_at
         self.children = children
+        self.cost_usd = cost_usd
+        self.waiting_on = waiting_on
 
     def __repr__(self) -> str:
         return f"PodView({self.name!r}, {self.state!r}, pid={self.pid!r})"
@@ -83,6 +89,8 @@ class PodView:
             "started_at": self.started_at,
             "children": list(self.children),
             "age": age,
+            "cost_usd": self.cost_usd,
+            "waiting_on": self.waiting_on,
         }
 
 
@@ -138,7 +146,12 @@ def _probed(
         state = "unresponsive" if is_alive(record.pid, record.start_time) else "stale"
         return _view(root, name, record, state, record.parent, children)
     state, parent = str(pong.get("state", "idle")), pong.get("parent", record.parent)
-    return _view(root, name, record, state, parent, children)
+    view = _view(root, name, record, state, parent, children)
+    cost = pong.get("cost_usd")
+    view.cost_usd = float(cost) if isinstance(cost, (int, float)) else None
+    waiting = pong.get("waiting_on")
+    view.waiting_on = str(waiting) if waiting else None
+    return view
 
 
 def _views(root: str, names: list[str]) -> list[PodView]:

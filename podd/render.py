@@ -33,7 +33,7 @@ STATE_STYLE = {
     "stale": "red",
 }
 
-POD_COLUMNS = ("NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN")
+POD_COLUMNS = ("NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN", "COST")
 CHILD_COLUMNS = ("CHILD", "PID", "VIA", "SCOPE")
 RULE = "─"
 """The line under a table's header."""
@@ -88,6 +88,7 @@ def _pod_rows(pods: Sequence[PodView]) -> list[list[str]]:
             pod.parent or "-",
             format_age(pod.to_dict()["age"]),
             str(len(pod.children)),
+            _cost(pod.cost_usd),
         ]
         for pod in pods
     ]

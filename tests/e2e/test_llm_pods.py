@@ -716,7 +716,6 @@ class TestResults:
             assert 3 == missing.code, missing
             await world.stop("a")
 
-    @pytest.mark.xfail(strict=True, reason="bug: `podd ls` has no COST column")
     async def test_ls_has_a_cost_column(self, world: World) -> None:
         with trio.fail_after(BOUND):
             await world.spawn("a", "--agent", "claude")

@@ -708,7 +708,6 @@ class TestAfter:
                 assert "run\n" == read(f"{b}/runs")
                 assert "clean" == await stop(podd, "p")
 
-    @pytest.mark.xfail(strict=True, reason="bug: ls says waiting but not on what")
     async def test_ls_says_what_a_pod_waits_on(self, podd: Podd, workdir: str) -> None:
         release = os.path.join(workdir, "release.a")
         with trio.fail_after(60):

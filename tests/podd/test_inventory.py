@@ -331,6 +331,8 @@ class TestScan:
             "started_at",
             "children",
             "age",
+            "cost_usd",
+            "waiting_on",
         } == set(by_name["a-idle"])
         assert os.path.join(root, "a-idle", "sock") == by_name["a-idle"]["socket"]
 

@@ -42,10 +42,10 @@ class TestPiped:
     def test_pod_table(self, capsys: pytest.CaptureFixture[str]) -> None:
         render.pod_table([view("root", None, ["a"]), view("a", "root", [])])
         lines = capsys.readouterr().out.splitlines()
-        assert ["NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN"] == lines[0].split()
+        assert ["NAME", "STATE", "PID", "PARENT", "AGE", "CHILDREN", "COST"] == lines[0].split()
         assert [
-            ["root", "idle", "7", "-", "1m15s", "1"],
-            ["a", "idle", "7", "root", "1m15s", "0"],
+            ["root", "idle", "7", "-", "1m15s", "1", "-"],
+            ["a", "idle", "7", "root", "1m15s", "0", "-"],
         ] == [line.split() for line in lines[2:]]
 
     def test_no_pods(self, capsys: pytest.CaptureFixture[str]) -> None:
