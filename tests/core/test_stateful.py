@@ -153,6 +153,10 @@ class Proc:
     def __repr__(self) -> str:
         return f"<{self.name} pid {self.pid} incarnation {self.incarnation}>"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """Hypothesis prints drawn values with this: a process in one line."""
+        printer.text(repr(self))
+
     @property
     def socket(self) -> str:
         return f"/run/podd/{self.name}/sock"
@@ -201,6 +205,7 @@ class PodMachine(RuleBasedStateMachine):
         self.registered: collections.Counter[tuple[str, int]] = collections.Counter()
         self.restart_times: dict[str, list[float]] = {}
         self.pending_restarts: list[Proc] = []
+        self.maybe_gone: list[Proc] = []
         self.pids = itertools.count(100)
         self.now = 0.0
         self.steps = 0
@@ -248,8 +253,9 @@ class PodMachine(RuleBasedStateMachine):
         """The newest process of that name and pid (a pid may be given again)."""
         return next(p for p in reversed(self.procs) if (p.name, p.pid) == (name, pid))
 
-    def holder_of(self, target: str) -> Proc | None:
-        return next((p for p in self.known.values() if overlaps(p.target, target)), None)
+    def holders_of(self, target: str) -> list[str]:
+        """The known pods whose write scope overlaps ``target``."""
+        return [p.name for p in self.known.values() if overlaps(p.target, target)]
 
     def in_flight(self) -> list[tuple[Proc, int]]:
         return [(p, i) for p in self.procs for i, at in enumerate(p.conns) if at < len(p.events)]
@@ -405,10 +411,11 @@ class PodMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(self.spawnable()), label="name")
         policy = data.draw(st.sampled_from(POLICIES), label="policy")
         proc = Proc(name, next(self.pids), 1, f"/work/{name}", None, direct=True, policy=policy)
-        holder = self.holder_of(proc.target)
-        if holder is not None:
-            with pytest.raises(WriteConflict, match=repr(holder.name)):
+        holders = self.holders_of(proc.target)
+        if holders:
+            with pytest.raises(WriteConflict) as refused:
                 scope.check_delegation(OWN, self.registry.held_scopes(), [proc.rule])
+            assert any(f"held by pod {h!r}" in str(refused.value) for h in holders)
             return
         scope.check_delegation(OWN, self.registry.held_scopes(), [proc.rule])
         self.start_child(proc)
@@ -421,7 +428,7 @@ class PodMachine(RuleBasedStateMachine):
         self.pending_restarts.remove(old)
         if self.stopping or not self.name_free(old.name) or old.name in self.known:
             return  # dropped or refused by the runtime
-        if self.holder_of(old.target) is not None:
+        if self.holders_of(old.target):
             with pytest.raises(WriteConflict):
                 scope.check_delegation(OWN, self.registry.held_scopes(), [old.rule])
             return
@@ -699,7 +706,17 @@ class PodMachine(RuleBasedStateMachine):
             return
         effects = on_pod_event(self.registry, self.tombs, ME, event, proc.pid)
         assert expected == effects
+        for other in self.maybe_gone:
+            if other.name not in self.registry:
+                tomb = self.tombs.get(other.name)
+                self.forget(other, tomb.pid if tomb else 0)
+        self.maybe_gone = []
         self.run(effects, proc)
+
+    def forget(self, proc: Proc, tomb_pid: int) -> None:
+        del self.known[proc.name]
+        proc.removed = True
+        self.tomb_pids[proc.name] = tomb_pid
 
     def expect(self, proc: Proc, index: int, event: PodEvent) -> list[Effect] | None:
         """The effects of ``event`` from ``proc`` (None: ``Forbidden``); the model
@@ -721,12 +738,12 @@ class PodMachine(RuleBasedStateMachine):
             proc.expected_turns.add(event.turn)
             return [trace, Notify(Notification.of(event)), applied]
         if isinstance(event, ShutDown):
-            gone = [proc, *self.reported_through(proc.name)]
-            gone += [p for p in proc.stopped_with if self.known.get(p.name) is p and p not in gone]
-            for other in gone:
-                del self.known[other.name]
-                other.removed = True
-                self.tomb_pids[other.name] = proc.pid if other is proc else 0
+            for other in [proc, *self.reported_through(proc.name)]:
+                self.forget(other, proc.pid if other is proc else 0)
+            # Pods it stopped that ME learned of through another pod (before an
+            # adoption) stay registered: see TestFindings. Whether they go is checked
+            # against the registry once the handler has run.
+            self.maybe_gone = [p for p in proc.stopped_with if self.known.get(p.name) is p]
             proc.gone_expected = True
             return [trace, PersistRegistry(), Notify(Notification.of(event)), applied]
         assert isinstance(event, ScopeSubDelegated)
@@ -787,7 +804,7 @@ class PodMachine(RuleBasedStateMachine):
         for proc in self.procs:
             if proc.name in self.known:
                 continue
-            if self.holder_of(proc.target) is None:
+            if not self.holders_of(proc.target):
                 scope.check_delegation(OWN, held, [proc.rule])
             else:
                 with pytest.raises(WriteConflict):
@@ -822,8 +839,26 @@ TestPodMachine.settings = settings(
 
 
 class TestFindings:
-    """Bugs in ``podd.core`` that the machine found, as table tests; the machine holds
-    back the inputs that trigger them."""
+    """What the machine found in ``podd.core``, as table tests. Where a bug stands, the
+    machine tolerates it (and says where)."""
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason="shut_down removes the records reported through the sender; pods below "
+        "an adopted pod were reported through its dead parent, so they stay registered "
+        "(name and write scope held) until reclaim_stale, which then says they died",
+    )
+    def test_shut_down_of_an_adopted_pod_removes_its_subtree(self) -> None:
+        # a -> b -> c; ME learned of b and c through a. a died and b was adopted here.
+        b, c = child("b", 101, parent="a"), child("c", 102, parent="a")
+        b.scope_delegated = [ScopeRule("/work/a/b", "write")]
+        c.scope_delegated = [ScopeRule("/work/a/b/c", "write")]
+        registry, tombs = registry_of(b, c), Tombstones()
+        adopt = AdoptParams("b", previous_parent="a", socket=b.socket_path)
+        on_adopt(registry, ME, ME_PID, MY_SOCKET, LINEAGE, False, adopt, 101)
+        # b is stopped: c first, then b says shut_down.
+        on_pod_event(registry, tombs, ME, ShutDown("b", incarnation=1, seq=1), 101)
+        assert ([], {}) == ([r.pod_name for r in registry], dict(registry.held_scopes()))
 
     def test_a_late_report_does_not_register_a_removed_pod_again(self) -> None:
         # a -> g -> h; ME learned of g and h through a. a died and g was adopted here.
