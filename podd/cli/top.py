@@ -26,6 +26,7 @@ import time
 
 from podd.cli.context import EXIT_OK, EXIT_USAGE, Context, Exit
 from podd.cli.events import Follower, Update, describe
+from podd.render import format_age
 
 # Type checkers take this as true; the typing module is not imported.
 TYPE_CHECKING = False
@@ -232,19 +233,6 @@ def _last_turn_text(last: dict[str, Any]) -> str:
     return f"turn {turn} errored: {' '.join(str(message).split())}"
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    if s < 86400:
-        return f"{s // 3600}h{s % 3600 // 60:02d}m"
-    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
-
-
 def _cost(value: float | None) -> str:
     if value is None:
         return "-"
@@ -308,9 +296,9 @@ def render(model: Model, root: str, width: int, height: int, now: float) -> Rend
     shown = rows if len(rows) <= space else rows[: max(0, space - 1)]
     for prefix, row in shown:
         if row.state == "running" and row.turn_started is not None:
-            elapsed = _duration(now - row.turn_started)
+            elapsed = format_age(max(0.0, now - row.turn_started))
         elif row.started_at is not None:
-            elapsed = _duration(now - row.started_at)
+            elapsed = format_age(max(0.0, now - row.started_at))
         else:
             elapsed = "-"
         values = {
