@@ -101,6 +101,13 @@ def describe(event: Any) -> str:
         rules = _rules(event.get("scope"))
         text = f"pod {event.get('parent_pod', '?')!r} delegated scope to {event.get('sub_pod')!r}"
         return f"{text}: {rules}" if rules else text
+    if kind == "adopted":
+        previous = event.get("previous_parent", "?")
+        return f"pod {name!r} adopted: its parent {previous!r} died and it now reports here"
+    if kind == "restart_gave_up":
+        return _one_line(f"pod {name!r} not restarted: {event.get('message', '')}")
+    if kind == "task_skipped":
+        return _one_line(f"pod {name!r} skipped its task: {event.get('reason', '')}")
     rest = {k: v for k, v in event.items() if k not in ("kind", "incarnation", "seq")}
     return _cut(_one_line(f"event {kind!r}: {json.dumps(rest, ensure_ascii=False)}"), 400)
 

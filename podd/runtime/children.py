@@ -314,6 +314,7 @@ class ChildrenMixin(PodCore):
         else:
             event = Errored(record.pod_name, f"pod died: {cause}")
         self._notify(Notification.of(event))
+        self.feed.record(self.name, event)  # made here, not applied from the wire
         log.info("reclaimed %s: %s", record.pod_name, cause)
         return {"pod": record.pod_name, "by": self.name, "reason": cause}
 

@@ -41,7 +41,7 @@ from protocol import (
     encode_result,
 )
 from protocol.errors import QueueFull as QueueFullError
-from protocol.messages import DepsParams, SlotParams, TaskSkipped
+from protocol.messages import LOCAL_EVENT_KINDS, DepsParams, SlotParams, TaskSkipped
 
 __all__ = ["TurnsMixin"]
 
@@ -133,6 +133,10 @@ class TurnsMixin(PodCore):
 
     def _notify(self, notification: Notification) -> None:
         self.buffer_notification(notification)
+        if notification.event.kind in LOCAL_EVENT_KINDS:
+            # Made by this pod (an adoption, a restart given up, a skipped task): the
+            # feed has them too, as it has every event applied from below.
+            self.feed.record(self.name, notification.event)
         self._track_prerequisites(notification)
         if self.spec.wake_on_notify and self.spec.agent and not self.stopping:
             if self._work is None:
@@ -415,7 +419,7 @@ class TurnsMixin(PodCore):
             how = "errored" if kind == "errored" else "ended before finishing a turn"
             del self.prerequisites[waiter]
             reason = f"{name!r} {how}"
-            self.buffer_notification(Notification.of(TaskSkipped(waiter, reason)))
+            self._notify(Notification.of(TaskSkipped(waiter, reason)))
             self.background(self._tell_prerequisites, waiter, reason)
 
     async def _tell_prerequisites(self, waiter: str, failed: str | None) -> None:
