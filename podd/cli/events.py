@@ -475,6 +475,7 @@ def cmd_events(ctx: Context) -> int:
     if name is not None:
         check_name(name)
         _check_target(ctx, name)
+    _end_on_signals()
     follower = Follower(ctx.root, name)
     printer = _Printer(ctx.json)
     try:
@@ -487,6 +488,18 @@ def cmd_events(ctx: Context) -> int:
     finally:
         follower.close()
     return EXIT_OK
+
+
+def _end_on_signals() -> None:
+    """SIGINT and SIGTERM end ``podd events`` cleanly (exit 0), even when it was started
+    with SIGINT ignored, as a background job of a script is."""
+    import signal
+
+    def end(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, end)
+    signal.signal(signal.SIGTERM, end)
 
 
 def _recent(follower: Follower, printer: _Printer) -> None:

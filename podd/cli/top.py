@@ -346,6 +346,8 @@ def cmd_top(ctx: Context) -> int:
         signal.SIGWINCH: signal.signal(signal.SIGWINCH, resized),
         signal.SIGTERM: signal.signal(signal.SIGTERM, ended),
         signal.SIGHUP: signal.signal(signal.SIGHUP, ended),
+        # Even when started with SIGINT ignored (a background job of a script).
+        signal.SIGINT: signal.signal(signal.SIGINT, ended),
     }
     follower = Follower(ctx.root, status=True)
     try:
