@@ -388,7 +388,7 @@ class PodMachine(RuleBasedStateMachine):
                 "spawn": (2 * (not self.stopping and bool(self.spawnable())), self.spawn),
                 "restart": (3 * bool(self.pending_restarts), self.restart),
                 "exit seen": (2 * bool(self.exits_to_see()), self.exit_seen),
-                "reclaim_stale": (int(bool(self.stale_known())), self.reclaim_stale),
+                "reclaim_stale": (2 * bool(self.stale_known()), self.reclaim_stale),
                 "stop me": (3 * may_stop, self.stop_goes_on),
                 "time passes": (1, self.time_passes),
                 # the pods below
@@ -596,9 +596,7 @@ class PodMachine(RuleBasedStateMachine):
         return [p for p in self.alive() if p.depth() < MAX_DEPTH and self.chain_reporter(p)]
 
     def reports(self) -> list[tuple[Proc, Proc]]:
-        return [
-            (r, p) for p in self.alive() if (r := self.chain_reporter(p)) is not None and r is not p
-        ]
+        return [(r, p) for r in self.senders() for p in self.subtree(r)]
 
     def orphans(self) -> list[Proc]:
         return [p for p in self.alive() if p.parent is not None and not p.parent.alive]
@@ -622,8 +620,8 @@ class PodMachine(RuleBasedStateMachine):
             self.report(reporter, proc)
 
     def report_again(self, data: st.DataObject) -> None:
-        """A pod reports a pod below it once more (an outbox resending after an
-        adoption, a forward of a forward)."""
+        """A pod reports a pod below it once more (a forward of a forward, late: the
+        pod may be dead by now)."""
         self.report(*data.draw(st.sampled_from(self.reports()), label="report"))
 
     def end_turn(self, data: st.DataObject) -> None:
@@ -688,8 +686,12 @@ class PodMachine(RuleBasedStateMachine):
         self.notes.append(adopted)
         proc.parent, proc.reporter = None, ME
         proc.reports_here = proc.adopted = True
-        # Its outbox now sends here what it had not yet delivered to its parent.
+        # Its outbox now sends here what its dead parent did not acknowledge: among
+        # them reports of pods below it, alive or not, which ME may know already.
         proc.seq_base, proc.conns = data.draw(st.integers(0, 3), label="seq base"), [0]
+        for below in self.subtree(proc):
+            if data.draw(st.booleans(), label=f"resend the report of {below.name}"):
+                self.report(proc, below)
 
     # --- The wire ----------------------------------------------------------------------
 
