@@ -73,7 +73,8 @@ class Context:
     def socket(self, name: str) -> str:
         return os.path.join(self.root, name, "sock")
 
-    def _process_alive(self, name: str) -> bool:
+    def process_alive(self, name: str) -> bool:
+        """Whether the process named in pod ``name``'s ``pod.json`` lives."""
         from podd.procfs import is_alive
         from podd.records import read_pod_record
 
@@ -92,7 +93,7 @@ class Context:
         except PodUnreachable as exc:
             if not os.path.isdir(self.pod_dir(name)):
                 raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {self.root}") from exc
-            if self._process_alive(name):
+            if self.process_alive(name):
                 raise Exit(
                     EXIT_FAILED, f"pod {name!r} is unresponsive: its process lives but {exc}"
                 ) from exc

@@ -65,24 +65,13 @@ def cmd_result(ctx: Context) -> int:
     return EXIT_OK if finished else EXIT_FAILED
 
 
-def _alive(ctx: Context, name: str) -> bool:
-    from podd.procfs import is_alive
-    from podd.records import read_pod_record
-
-    try:
-        record = read_pod_record(os.path.join(ctx.pod_dir(name), "pod.json"))
-    except (OSError, ValueError):
-        return False
-    return is_alive(record.pid, record.start_time)
-
-
 def cmd_wait(ctx: Context) -> int:
     from podd.client import call
     from podd.errors import PoddError
 
     name = check_name(ctx.args.name)
     timeout = ctx.args.timeout
-    if not _alive(ctx, name):
+    if not ctx.process_alive(name):
         if not _exists(ctx, name):
             raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {ctx.root}")
         records = kept.read_records(ctx.root, name)
@@ -91,7 +80,7 @@ def cmd_wait(ctx: Context) -> int:
         try:
             last = call(ctx.socket(name), "wait", {}, timeout=timeout)["last_turn"]
         except PoddError as exc:
-            if _alive(ctx, name) and timeout is not None:
+            if ctx.process_alive(name) and timeout is not None:
                 raise Exit(EXIT_FAILED, f"pod {name!r} is still busy after {timeout:g} s") from exc
             if not _exists(ctx, name):
                 raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {ctx.root}") from exc
@@ -195,7 +184,7 @@ def purge(ctx: Context) -> int:
     if ctx.args.name is None:
         raise Exit(2, "--purge needs the NAME of a stopped pod")
     name = check_name(ctx.args.name)
-    if _alive(ctx, name):
+    if ctx.process_alive(name):
         raise Exit(EXIT_FAILED, f"pod {name!r} is running: stop it before purging it")
     found = kept.purge(ctx.root, name)
     try:

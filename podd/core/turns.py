@@ -14,6 +14,8 @@ from typing import Any
 
 import attrs
 
+from podd.drivers.base import USAGE_KEYS
+
 __all__ = [
     "BLOCKED",
     "DEFAULT_MAX_ITERATIONS",
@@ -32,12 +34,6 @@ DEFAULT_MAX_ITERATIONS = 10
 BLOCKED = "BLOCKED"
 """A result holding this word ends a loop as errored, cause ``blocked``."""
 SUMMARY_LIMIT = 500
-USAGE_KEYS = (
-    "input_tokens",
-    "output_tokens",
-    "cache_read_input_tokens",
-    "cache_creation_input_tokens",
-)
 
 
 @attrs.define(eq=False)

@@ -265,6 +265,15 @@ class PodCore:
     ) -> None:
         raise NotImplementedError
 
+    def _has_queued_work(self) -> bool:
+        """Whether a stop would drop work that was asked for: a pending wake, a queued
+        turn, or a work item that never started (waiting)."""
+        return (
+            self._wake_pending
+            or len(self.queue) > 0
+            or (self._work is not None and self._waiting_on is not None)
+        )
+
     def _drop_queued_work(self) -> None:
         raise NotImplementedError
 

@@ -112,9 +112,7 @@ class StopMixin(PodCore):
                 self._stop_in_progress,
                 outcomes,
                 turn_running=self._turn is not None,
-                queued_work=self._wake_pending
-                or len(self.queue) > 0
-                or (self._work is not None and self._waiting_on is not None),
+                queued_work=self._has_queued_work(),
                 self_name=self.name,
                 now=trio.current_time(),
             )

@@ -19,7 +19,7 @@ from typing import Any
 import trio
 
 from podd import kept, sandbox, scope
-from podd.core.turns import QueueFull, Work, add_usage, empty_usage
+from podd.core.turns import DEFAULT_MAX_ITERATIONS, QueueFull, Work, add_usage, empty_usage
 from podd.drivers import driver_for
 from podd.notifications import Notification
 from podd.procfacts import start_time
@@ -67,7 +67,7 @@ class TurnsMixin(PodCore):
             text=params.text,
             priority=params.priority,
             until=params.until,
-            max_iterations=params.max_iterations or 10,
+            max_iterations=params.max_iterations or DEFAULT_MAX_ITERATIONS,
             budget=params.budget,
             new_session=params.new_session,
         )
@@ -158,7 +158,7 @@ class TurnsMixin(PodCore):
         work = Work(
             text=self.spec.task,
             until=self.spec.until,
-            max_iterations=self.spec.max_iterations or 10,
+            max_iterations=self.spec.max_iterations or DEFAULT_MAX_ITERATIONS,
             budget=self.spec.budget,
             task=True,
         )
