@@ -1,8 +1,11 @@
 """podd: a supervisor for trees of agent pods on one Linux host.
 
-The runtime: the pod process and its dispatch loop, its socket server, the clients,
-the spawner, registry, scope and the ``podd`` command line. The wire protocol lives in
-the sans-I/O package ``protocol``.
+Packages by concern, each importing only those below it (a layers contract in
+``pyproject.toml``): ``cli`` (the command line), ``mcp_server`` (``podd mcp``),
+``runtime`` (the pod process), ``spawn`` and ``sandbox`` (starting pods, confining
+turns), ``client`` (asking a pod), ``store`` (files on disk), ``proc`` (process facts),
+``core`` (the pod's rules, pure) and ``drivers`` (how an agent CLI is run and read).
+The wire protocol lives in the sans-I/O package ``protocol``.
 
 Importing this package imports nothing else: every ``podd`` command imports it first,
 and a command that only reads a file or asks a pod one question should cost little

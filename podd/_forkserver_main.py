@@ -13,7 +13,8 @@ import gc
 import os
 import sys
 
-from podd import forkserver, process
+from podd.runtime import main as pod_main
+from podd.spawn import forkserver
 
 
 def warm() -> None:
@@ -32,8 +33,8 @@ def warm() -> None:
     for them here costs the pods more than it saves (measured). Then ``gc.freeze()``:
     no collection in a forked process visits what exists now.
     """
-    from podd.registry import ChildRecord
-    from podd.spec import PodInfo, PodSpec
+    from podd.core.registry import ChildRecord
+    from podd.core.spec import PodInfo, PodSpec
     from protocol.codec import METHODS, converter
     from protocol.messages import EVENT_KINDS, LOCAL_EVENT_KINDS
 
@@ -52,9 +53,9 @@ def warm() -> None:
 
 def main(argv: list[str]) -> None:
     if argv[0] == "--root":
-        forkserver.serve_root(process.main, argv[1], int(argv[2]), prepare=warm)
+        forkserver.serve_root(pod_main.main, argv[1], int(argv[2]), prepare=warm)
     else:
-        forkserver.serve(process.main, int(argv[0]), argv[1], argv[2], prepare=warm)
+        forkserver.serve(pod_main.main, int(argv[0]), argv[1], argv[2], prepare=warm)
     # Done: end without the interpreter's teardown, which frees every module and object
     # of the runtime (about 50 ms of CPU). Whoever waits for this process to be gone (a
     # pod that stops, `podd stop` of a root's last pod) would wait for that too.

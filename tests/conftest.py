@@ -24,8 +24,8 @@ import attrs
 import pytest
 import trio
 
-from podd.procfacts import is_alive
-from podd.spec import read_info
+from podd.proc.facts import is_alive
+from podd.store.pod_files import read_info
 
 CLI_TIMEOUT = 30.0
 

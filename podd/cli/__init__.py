@@ -4,7 +4,7 @@ Exit status: 0 success; 1 a failure explained on stderr; 2 bad usage; 3 the name
 does not exist or is not running. ``--json`` prints one JSON document on stdout.
 
 The CLI is a short-lived, synchronous client: it speaks plain JSON frames over blocking
-sockets (``podd.client``) and reads the pods' files with ``json`` (``podd.records``).
+sockets (``podd.client.sync``) and reads the pods' files with ``json`` (``podd.store.records``).
 Apart from starting a root pod, no command imports trio, cattrs, attrs, orjson, psutil
 or (unless drawing on a terminal, or a tree) rich, so a command costs little more than
 the interpreter's start-up. Commands import what they need when they run.
@@ -57,7 +57,7 @@ def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if argv is None:
-        from podd.proctitle import set_title
+        from podd.proc.title import set_title
 
         # What ps shows of this command: its name and pod, not the task or agent typed.
         name = getattr(args, "name", None)

@@ -14,8 +14,8 @@ from podd.cli.context import (
     Exit,
     print_json,
 )
+from podd.core.names import check_name
 from podd.errors import RootError
-from podd.paths import check_name
 
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command a few milliseconds).
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def cmd_spawn(ctx: Context) -> int:
-    from podd import scope_arg
+    from podd.core import scope_arg
 
     args = ctx.args
     name = check_name(args.name)
@@ -137,11 +137,11 @@ def _spawn_root(
 ) -> Any:
     # A root pod is a new interpreter that imports the runtime: what it takes to build
     # its spec is imported here.
-    from podd import scope
-    from podd.agent_command import check_agent
-    from podd.paths import ensure_private_dir
-    from podd.spawner import SpawnError, spawn_detached
-    from podd.spec import PodSpec, agent_driver
+    from podd.core import scope
+    from podd.core.spec import PodSpec, agent_driver
+    from podd.spawn.agent_command import check_agent
+    from podd.spawn.spawner import SpawnError, spawn_detached
+    from podd.store.paths import ensure_private_dir
     from protocol.messages import ScopeRule
 
     args = ctx.args
@@ -181,7 +181,7 @@ def _spawn_root(
         max_running=options["max_running"],
     )
     try:
-        from podd.launch import run_pod
+        from podd.runtime.launch import run_pod
 
         ready = spawn_detached(spec, run_pod=run_pod)
     except SpawnError as exc:
@@ -190,13 +190,13 @@ def _spawn_root(
 
 
 def cmd_ls(ctx: Context) -> int:
-    from podd import inventory
+    from podd.cli import inventory
 
     pods = inventory.scan(ctx.root)
     if ctx.json:
         print_json({"root": ctx.root, "pods": [p.to_dict() for p in pods]})
         return EXIT_OK
-    from podd import render
+    from podd.cli import render
 
     if ctx.args.tree:
         render.pod_tree(pods, ctx.root)
@@ -211,7 +211,7 @@ def cmd_status(ctx: Context) -> int:
     if ctx.json:
         print_json(status)
     else:
-        from podd import render
+        from podd.cli import render
 
         render.status(status)
     return EXIT_OK
@@ -274,7 +274,7 @@ def cmd_notifications(ctx: Context) -> int:
 
 
 def cmd_stop(ctx: Context) -> int:
-    from podd import stopping
+    from podd.cli import stopping
 
     name = check_name(ctx.args.name)
     if ctx.args.timeout <= 0:
@@ -290,7 +290,7 @@ def cmd_stop(ctx: Context) -> int:
     except stopping.NotRunning as exc:
         raise Exit(EXIT_NOT_RUNNING, str(exc)) from exc
     finally:
-        from podd.forkserver import stop_root_fork_server
+        from podd.spawn.forkserver import stop_root_fork_server
 
         stop_root_fork_server(ctx.root)
     if ctx.json:
@@ -301,7 +301,7 @@ def cmd_stop(ctx: Context) -> int:
 
 
 def cmd_reclaim(ctx: Context) -> int:
-    from podd import inventory
+    from podd.cli import inventory
 
     if ctx.args.purge:
         from podd.cli.results import purge
@@ -312,7 +312,7 @@ def cmd_reclaim(ctx: Context) -> int:
         params = {"probe_timeout": inventory.PROBE_TIMEOUT}
         reclaimed = ctx.call(name, "reclaim_stale", params, timeout=10.0)["reclaimed"]
     else:
-        from podd.forkserver import stop_root_fork_server
+        from podd.spawn.forkserver import stop_root_fork_server
 
         reclaimed = inventory.sweep(ctx.root)
         stop_root_fork_server(ctx.root)
@@ -327,7 +327,7 @@ def cmd_reclaim(ctx: Context) -> int:
 
 
 def cmd_restart(ctx: Context) -> int:
-    from podd import restart
+    from podd.cli import restart
 
     name = check_name(ctx.args.name)
     try:

@@ -7,8 +7,9 @@ import json
 import os
 import sys
 
+from podd.core.names import check_name
 from podd.errors import PoddError, PodFailed, PodUnreachable, UsageError
-from podd.paths import check_name, resolve_root
+from podd.store.paths import resolve_root
 
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command a few milliseconds).
@@ -75,8 +76,8 @@ class Context:
 
     def process_alive(self, name: str) -> bool:
         """Whether the process named in pod ``name``'s ``pod.json`` lives."""
-        from podd.procfs import is_alive
-        from podd.records import read_pod_record
+        from podd.proc.procfs import is_alive
+        from podd.store.records import read_pod_record
 
         try:
             record = read_pod_record(os.path.join(self.pod_dir(name), "pod.json"))
@@ -85,7 +86,7 @@ class Context:
         return is_alive(record.pid, record.start_time)
 
     def call(self, name: str, method: str, params: Any = None, timeout: float | None = 10.0) -> Any:
-        from podd.client import call
+        from podd.client.sync import call
 
         try:
             check_name(name)

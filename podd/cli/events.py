@@ -26,8 +26,8 @@ import sys
 import time
 
 from podd.cli.context import EXIT_NOT_RUNNING, EXIT_OK, Context, Exit
+from podd.core.names import check_name, is_valid_name
 from podd.errors import PoddError
-from podd.paths import check_name, is_valid_name
 from protocol.errors import FrameTooLarge
 from protocol.framing import FrameBuffer
 
@@ -252,7 +252,7 @@ class Follower:
         cached = self._files.get(name)
         if cached is not None and cached[0] == mtime:
             return cached[1], cached[2]
-        from podd.records import read_pod_record
+        from podd.store.records import read_pod_record
 
         try:
             record = read_pod_record(path)
@@ -263,8 +263,8 @@ class Follower:
         return key, record.parent
 
     def _follow(self, name: str, key: tuple[int, float]) -> list[Update]:
-        from podd.client import connect
-        from podd.client_core import encode_request
+        from podd.client.core import encode_request
+        from podd.client.sync import connect
 
         stream = _Stream(name, key, self.parents.get(name))
         try:
@@ -294,7 +294,7 @@ class Follower:
 
     def refresh(self, name: str) -> None:
         """Ask ``name`` for its ``status`` again, unless an answer is on its way."""
-        from podd.client_core import encode_request
+        from podd.client.core import encode_request
 
         stream = self.streams.get(name)
         if stream is None or stream.sock is None or stream.pending_status:
@@ -431,7 +431,7 @@ class Follower:
 
 def _check_target(ctx: Context, name: str) -> None:
     """Exit 3 unless pod ``name`` exists under the root and answers."""
-    from podd.client import call
+    from podd.client.sync import call
 
     if not os.path.isdir(ctx.pod_dir(name)):
         raise Exit(EXIT_NOT_RUNNING, f"no pod named {name!r} under {ctx.root}")

@@ -1,6 +1,6 @@
 """What pods' turns left: ``podd result``, ``podd wait``, ``podd output``, ``reclaim --purge``.
 
-Results and output are read from the files a pod keeps (``podd.kept``), so they stay
+Results and output are read from the files a pod keeps (``podd.store.kept``), so they stay
 readable after the pod stops, until its name is spawned again or purged.
 """
 
@@ -10,9 +10,9 @@ import json
 import os
 import sys
 
-from podd import kept
 from podd.cli.context import EXIT_FAILED, EXIT_NOT_RUNNING, EXIT_OK, Context, Exit, print_json
-from podd.paths import check_name
+from podd.core.names import check_name
+from podd.store import kept
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def cmd_result(ctx: Context) -> int:
 
 
 def cmd_wait(ctx: Context) -> int:
-    from podd.client import call
+    from podd.client.sync import call
     from podd.errors import PoddError
 
     name = check_name(ctx.args.name)
@@ -125,7 +125,7 @@ def _read(path: str) -> bytes:
 
 
 def cmd_output(ctx: Context) -> int:
-    from podd import output
+    from podd.store import output
 
     args = ctx.args
     name = check_name(args.name)

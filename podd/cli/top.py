@@ -26,7 +26,7 @@ import time
 
 from podd.cli.context import EXIT_OK, EXIT_USAGE, Context, Exit
 from podd.cli.events import Follower, Update, describe
-from podd.render import format_age
+from podd.cli.render import format_age
 
 # Type checkers take this as true; the typing module is not imported.
 TYPE_CHECKING = False

@@ -4,7 +4,7 @@ A direct child's exit is learned at once (the pod is its OS parent). Unless the 
 had already said ``shut_down`` (its record is gone, or belongs to a newer process), the
 child is reclaimed with a notification naming the cause, and its restart policy
 decides what follows: ``never``; ``on-failure`` (a non-zero exit or a signal);
-``always``; each with backoff and an intensity limit (``podd.restart_policy``). Pure:
+``always``; each with backoff and an intensity limit (``podd.core.restart_policy``). Pure:
 the runtime reclaims, waits and respawns.
 """
 
@@ -13,9 +13,9 @@ from __future__ import annotations
 import signal
 
 from podd.core.effects import Effect, Notify, Reclaim, RestartLater
-from podd.notifications import Notification
-from podd.registry import Registry
-from podd.restart_policy import RestartTracker
+from podd.core.notifications import Notification
+from podd.core.registry import Registry
+from podd.core.restart_policy import RestartTracker
 from protocol import RestartGaveUp
 from protocol.messages import RestartPolicy
 

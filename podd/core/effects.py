@@ -11,8 +11,8 @@ from typing import Any
 
 import attrs
 
-from podd.notifications import Notification
-from podd.registry import ChildRecord
+from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord
 from protocol import PodEvent, ShutdownParams
 
 __all__ = [

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import attrs
 
-from podd import scope
+from podd.core import scope
 from podd.core.effects import Effect, Notify, PersistRegistry, PostEvent, Reply, Trace
+from podd.core.names import is_valid_name
+from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord, Registry
 from podd.core.tombstones import Tombstone, Tombstones
-from podd.notifications import Notification
-from podd.paths import is_valid_name
-from podd.registry import ChildRecord, Registry
 from protocol import (
     Errored,
     Forbidden,

@@ -25,9 +25,9 @@ from podd.core.effects import (
     WatchParent,
     WriteInfo,
 )
-from podd.notifications import Notification
-from podd.registry import Registry
-from podd.spec import Ancestor
+from podd.core.notifications import Notification
+from podd.core.registry import Registry
+from podd.core.spec import Ancestor
 from protocol import (
     Adopted,
     AdoptParams,

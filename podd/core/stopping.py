@@ -34,7 +34,7 @@ from podd.core.effects import (
     StopTurn,
     WaitSpawns,
 )
-from podd.registry import ChildRecord, Registry
+from podd.core.registry import ChildRecord, Registry
 from protocol import ShutDown, ShutdownParams
 
 __all__ = [

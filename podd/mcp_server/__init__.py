@@ -31,7 +31,7 @@ def serve(root: str, as_pod: str | None) -> int:
     """
     import sys
 
-    from podd.paths import check_name
+    from podd.core.names import check_name
 
     if as_pod is not None:
         check_name(as_pod)

@@ -10,23 +10,24 @@ from typing import Any
 import attrs
 import trio
 
-from podd import scope
-from podd.agent_command import check_agent
-from podd.children import ChildProcess, spawn_child
+from podd.core import scope
 from podd.core.children import on_child_exited, restart_effects
+from podd.core.names import check_name
+from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord
+from podd.core.restart_policy import RestartTracker
+from podd.core.spec import Ancestor, PodSpec, agent_driver, slot_holders_below
 from podd.core.tombstones import Tombstone
 from podd.errors import UsageError
-from podd.journal import read_stopped, stopped_how
-from podd.notifications import Notification
-from podd.paths import check_name
-from podd.procfacts import is_alive
-from podd.reclaim import cleanup_pod_dir, crash_report
-from podd.registry import ChildRecord
-from podd.restart_policy import RestartTracker
+from podd.proc.facts import is_alive
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
-from podd.spawner import Ready, SpawnError
-from podd.spec import Ancestor, PodSpec, agent_driver, read_info, slot_holders_below
+from podd.spawn.agent_command import check_agent
+from podd.spawn.child_process import ChildProcess, spawn_child
+from podd.spawn.spawner import Ready, SpawnError
+from podd.store.journal import read_stopped, stopped_how
+from podd.store.leftovers import cleanup_pod_dir, crash_report
+from podd.store.pod_files import read_info
 from protocol import (
     Errored,
     InvalidName,

@@ -11,9 +11,7 @@ from typing import Any
 import attrs
 import trio
 
-from podd import liveness
-from podd.async_client import async_call
-from podd.children import wait_gone
+from podd.client.asynchronous import async_call
 from podd.core.liveness import (
     Lineage,
     on_adopt,
@@ -22,12 +20,14 @@ from podd.core.liveness import (
     on_orphaned,
     on_parent_died,
 )
+from podd.core.registry import ChildRecord
+from podd.core.spec import Ancestor
 from podd.errors import PodFailed, PodUnreachable
-from podd.procfacts import is_alive
-from podd.registry import ChildRecord
+from podd.proc.facts import is_alive
+from podd.runtime import probe
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
-from podd.spec import Ancestor
+from podd.spawn.child_process import wait_gone
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 
 __all__ = ["LivenessMixin"]
@@ -47,7 +47,7 @@ class LivenessMixin(PodCore):
     async def _list_and_reply(
         self, records: list[ChildRecord], timeout: float, conn: Connection, request_id: Any
     ) -> None:
-        probes = await liveness.probe_all(records, timeout)
+        probes = await probe.probe_all(records, timeout)
         pods = [{**attrs.asdict(r), "liveness": probes[r.pod_name]} for r in records]
         if request_id is not None:
             conn.reply(encode_result(request_id, {"pod": self.name, "pods": pods}))
@@ -61,7 +61,7 @@ class LivenessMixin(PodCore):
         self, timeout: float, conn: Connection | None = None, request_id: Any = None
     ) -> None:
         records = list(self.registry)
-        probes = await liveness.probe_all(records, timeout)
+        probes = await probe.probe_all(records, timeout)
         dead = [r for r in records if probes[r.pod_name] == "dead"]
 
         def reclaim() -> None:

@@ -30,9 +30,8 @@ import orjson
 import trio
 import trio.lowlevel
 
-from podd import forkserver, kept, sandbox, scope
-from podd.atomic import write_atomic
-from podd.children import ChildProcess
+from podd import sandbox
+from podd.core import scope
 from podd.core.effects import (
     AbortStop,
     BeginStop,
@@ -56,21 +55,26 @@ from podd.core.effects import (
     WatchParent,
     WriteInfo,
 )
+from podd.core.notifications import Notification, NotificationBuffer
+from podd.core.registry import ChildRecord, Registry
+from podd.core.spec import PodInfo, PodSpec
 from podd.core.stopping import Stop
 from podd.core.tombstones import Tombstones
 from podd.core.turns import Queue, Work, empty_usage
 from podd.faults import fault_injected
-from podd.forkclient import ForkServer
-from podd.journal import SYNC_INTERVAL, Journal, PodState
-from podd.notifications import Notification, NotificationBuffer
-from podd.registry import ChildRecord, Registry
 from podd.runtime.event_feed import EventFeed
 from podd.runtime.outbox import Outbox
 from podd.runtime.server import Connection, serve
 from podd.runtime.slots import SlotPool
 from podd.runtime.turn_process import OutputLog, TurnHandle
-from podd.spawner import pod_environment
-from podd.spec import PodInfo, PodSpec, write_info
+from podd.spawn import forkserver
+from podd.spawn.child_process import ChildProcess
+from podd.spawn.forkclient import ForkServer
+from podd.spawn.spawner import pod_environment
+from podd.store import kept
+from podd.store.atomic import write_atomic
+from podd.store.journal import SYNC_INTERVAL, Journal, PodState
+from podd.store.pod_files import save_registry, write_info
 from protocol import (
     Errored,
     InternalError,
@@ -148,7 +152,8 @@ class PodCore:
         self.parent_socket = spec.parent_socket
         self.parent_pid = spec.parent_pid
         self.ancestors = list(spec.ancestors)
-        self.registry = Registry(os.path.join(spec.directory, "spawned_pods.json"))
+        self.registry = Registry()
+        self.registry_path = os.path.join(spec.directory, "spawned_pods.json")
         self.notifications = NotificationBuffer()
         self.outbox = Outbox(self.name, self.incarnation, spec.parent_socket)
         self.feed = EventFeed(self.name, self.background)
@@ -360,7 +365,7 @@ class PodCore:
             self.usage.update(state.usage)
         for item in sorted(state.queue, key=lambda item: int(item.get("seq") or 0)):
             self.queue.push(Work.from_journal(item))
-        self.registry.save()
+        save_registry(self.registry_path, self.registry)
         self.journal.compact(self.snapshot())
 
     def snapshot(self) -> PodState:
@@ -390,7 +395,6 @@ class PodCore:
         self._registry_dirty.set()
 
     async def _write_registry_forever(self) -> None:
-        assert self.registry.path is not None
         while True:
             await self._registry_dirty.wait()
             self._registry_dirty = trio.Event()
@@ -399,7 +403,7 @@ class PodCore:
             if data is not None:
                 try:
                     with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(write_atomic, self.registry.path, data)
+                        await trio.to_thread.run_sync(write_atomic, self.registry_path, data)
                 except OSError as exc:
                     # A full or broken disk must not end the pod: the journal still has
                     # the registry; the file is written again with the next change.

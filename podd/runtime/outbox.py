@@ -24,7 +24,7 @@ from typing import Any, cast
 import attrs
 import trio
 
-from podd.async_client import open_pod_stream
+from podd.client.asynchronous import open_pod_stream
 from podd.errors import PodUnreachable
 from protocol import (
     FlushEventsParams,

@@ -5,14 +5,14 @@ See ``loop`` for the loop and who owns what, and ``docs/architecture.md``.
 
 from __future__ import annotations
 
-from podd.journal import PodState
+from podd.core.spec import PodSpec
 from podd.runtime.children import ChildrenMixin
 from podd.runtime.events import EventsMixin
 from podd.runtime.liveness import LivenessMixin
 from podd.runtime.loop import LoopReentryError
 from podd.runtime.stop import StopMixin
 from podd.runtime.turns import TurnsMixin
-from podd.spec import PodSpec
+from podd.store.journal import PodState
 
 __all__ = ["LoopReentryError", "Pod"]
 

@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-from podd.paths import short_socket_path
+from podd.store.paths import short_socket_path
 from protocol import (
     FrameBuffer,
     FrameTooLarge,

@@ -79,8 +79,8 @@ class SlotPool:
 async def acquire_lease(socket: str, pod: str, turn: int) -> Lease | None:
     """Ask the pod at ``socket`` for a slot and wait until it grants one; the lease
     keeps the connection open. None if that pod is gone (no limit to keep)."""
-    from podd.async_client import open_pod_stream
-    from podd.client_core import Exchange
+    from podd.client.asynchronous import open_pod_stream
+    from podd.client.core import Exchange
     from podd.errors import PoddError
 
     exchange = Exchange(socket, "slot", {"pod_name": pod, "turn": turn})

@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 import trio
 
-from podd.children import stop_child
+from podd.core.registry import ChildRecord
 from podd.core.stopping import (
     Stop,
     begin_stop,
@@ -22,10 +22,10 @@ from podd.core.stopping import (
     on_spawns_settled,
     on_turn_stopped,
 )
-from podd.procfacts import is_alive, signal_name
-from podd.registry import ChildRecord
+from podd.proc.facts import is_alive, signal_name
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
+from podd.spawn.child_process import stop_child
 from protocol import Request, ShutdownParams, encode_result
 
 __all__ = ["StopMixin"]

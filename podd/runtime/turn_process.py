@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 import attrs
 import trio
 
-from podd.procfacts import kill_group, signal_name
+from podd.proc.facts import kill_group, signal_name
 from podd.sandbox import Confinement
 
 __all__ = ["OutputLog", "TurnHandle", "TurnOutcome", "run_turn"]

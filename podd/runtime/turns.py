@@ -18,16 +18,18 @@ from typing import Any
 
 import trio
 
-from podd import kept, sandbox, scope
+from podd import sandbox
+from podd.core import scope
+from podd.core.notifications import Notification
 from podd.core.turns import DEFAULT_MAX_ITERATIONS, QueueFull, Work, add_usage, empty_usage
 from podd.drivers import driver_for
-from podd.notifications import Notification
-from podd.procfacts import start_time
+from podd.proc.facts import start_time
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
 from podd.runtime.slots import Lease, acquire_lease
 from podd.runtime.turn_process import TurnHandle
 from podd.runtime.turn_runner import TurnPlan, run_work
+from podd.store import kept
 from protocol import (
     AlreadyRunning,
     Errored,
@@ -423,7 +425,7 @@ class TurnsMixin(PodCore):
             self.background(self._tell_prerequisites, waiter, reason)
 
     async def _tell_prerequisites(self, waiter: str, failed: str | None) -> None:
-        from podd.async_client import async_call
+        from podd.client.asynchronous import async_call
         from podd.errors import PoddError
 
         socket = os.path.join(self.spec.root, waiter, "sock")

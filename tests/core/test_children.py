@@ -6,8 +6,8 @@ import pytest
 
 from podd.core.children import exit_cause, on_child_exited, restart_effects
 from podd.core.effects import Notify, Reclaim, RestartLater
-from podd.notifications import Notification
-from podd.restart_policy import RestartTracker
+from podd.core.notifications import Notification
+from podd.core.restart_policy import RestartTracker
 from protocol import RestartGaveUp
 from protocol.messages import RestartPolicy
 from tests.core.test_events import child, registry_of

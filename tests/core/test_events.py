@@ -1,5 +1,5 @@
-"""Unit tests of the event plane's pure parts: ``podd.core.events``, ``podd.registry`` and
-``podd.notifications``. No event loop, no sockets."""
+"""Unit tests of the event plane's pure parts: ``podd.core.events``, ``podd.core.registry`` and
+``podd.core.notifications``. No event loop, no sockets."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ import attrs
 import pytest
 
 from podd.core.events import Applied, apply_event, authorize, sender_of
-from podd.notifications import DEFAULT_CAPACITY, Notification, NotificationBuffer, render
-from podd.procfacts import signal_name
-from podd.registry import ChildRecord, Registry
+from podd.core.notifications import DEFAULT_CAPACITY, Notification, NotificationBuffer, render
+from podd.core.registry import ChildRecord, Registry
+from podd.proc.facts import signal_name
+from podd.store.pod_files import load_registry, save_registry
 from protocol import (
     Adopted,
     Errored,
@@ -431,36 +432,36 @@ class TestRegistryFile:
 
     def test_round_trip(self, tmp_path: Any) -> None:
         path = str(tmp_path / "spawned_pods.json")
-        registry = Registry(path)
+        registry = Registry()
         records = [
             child("b", 200, incarnation=2, last_seq=9),
             child("g", 400, parent="b"),
         ]
         for record in records:
             registry.add(record)
-        registry.save()
-        assert records == list(Registry.load(path))
+        save_registry(path, registry)
+        assert records == list(load_registry(path))
 
     def test_missing_file_is_an_empty_registry(self, tmp_path: Any) -> None:
-        assert [] == list(Registry.load(str(tmp_path / "absent.json")))
+        assert [] == list(load_registry(str(tmp_path / "absent.json")))
 
     def test_save_leaves_no_temp_file_and_mode_0600(self, tmp_path: Any) -> None:
         path = str(tmp_path / "spawned_pods.json")
-        registry = Registry(path)
+        registry = Registry()
         for pid in range(1, 20):
             registry.add(child(f"c{pid}", pid))
-            registry.save()
+            save_registry(path, registry)
         assert ["spawned_pods.json"] == os.listdir(tmp_path)
         assert 0o600 == stat.S_IMODE(os.stat(path).st_mode)
-        assert 19 == len(Registry.load(path))
+        assert 19 == len(load_registry(path))
 
     def test_failed_replace_keeps_the_old_file(
         self, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         path = str(tmp_path / "spawned_pods.json")
-        registry = Registry(path)
+        registry = Registry()
         registry.add(child("b", 200))
-        registry.save()
+        save_registry(path, registry)
         with open(path, "rb") as f:
             before = f.read()
 
@@ -471,7 +472,7 @@ class TestRegistryFile:
         monkeypatch.setattr(os, "replace", fail)
         registry.add(child("c", 300))
         with pytest.raises(OSError):
-            registry.save()
+            save_registry(path, registry)
         monkeypatch.undo()
         with open(path, "rb") as f:
             assert before == f.read()
@@ -479,13 +480,13 @@ class TestRegistryFile:
 
     def test_starting_records_are_neither_listed_nor_saved(self, tmp_path: Any) -> None:
         path = str(tmp_path / "spawned_pods.json")
-        registry = Registry(path)
+        registry = Registry()
         registry.add_starting(child("b", 200))
-        registry.save()
-        assert ([], []) == (list(registry), list(Registry.load(path)))
+        save_registry(path, registry)
+        assert ([], []) == (list(registry), list(load_registry(path)))
         registry.confirm("b")
-        registry.save()
-        assert ["b"] == [r.pod_name for r in Registry.load(path)]
+        save_registry(path, registry)
+        assert ["b"] == [r.pod_name for r in load_registry(path)]
 
     def test_descendants_of_survives_a_cycle(self) -> None:
         registry = registry_of(child("x", 1, parent="y"), child("y", 2, parent="x"))

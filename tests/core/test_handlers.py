@@ -7,8 +7,8 @@ import pytest
 
 from podd.core.effects import Notify, PersistRegistry, PostEvent, Reply, Trace
 from podd.core.events import NO_LONGER_REGISTERED, on_flush_events, on_pod_event
+from podd.core.notifications import Notification
 from podd.core.tombstones import Tombstone, Tombstones
-from podd.notifications import Notification
 from protocol import Errored, Forbidden, ScopeSubDelegated, ShutDown, TurnEnded
 from tests.core.test_events import ME, child, registry_of, sub_delegated
 

@@ -26,8 +26,8 @@ from podd.core.liveness import (
     on_orphaned,
     on_parent_died,
 )
-from podd.notifications import Notification
-from podd.spec import Ancestor
+from podd.core.notifications import Notification
+from podd.core.spec import Ancestor
 from protocol import Adopted, AdoptParams, Forbidden, PodNotFound, ShutdownParams, ShuttingDown
 from tests.core.test_events import ME, MY_SOCKET, child, registry_of
 

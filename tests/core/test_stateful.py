@@ -45,7 +45,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from podd import scope
+from podd.core import scope
 from podd.core.children import exit_cause, on_child_exited
 from podd.core.effects import (
     AbortStop,
@@ -65,6 +65,9 @@ from podd.core.effects import (
 )
 from podd.core.events import NO_LONGER_REGISTERED, on_flush_events, on_pod_event
 from podd.core.liveness import Lineage, on_adopt, on_adopted_exited
+from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord, Registry
+from podd.core.restart_policy import RestartTracker
 from podd.core.stopping import (
     Stop,
     begin_stop,
@@ -73,9 +76,6 @@ from podd.core.stopping import (
     on_spawns_settled,
 )
 from podd.core.tombstones import Tombstone, Tombstones
-from podd.notifications import Notification
-from podd.registry import ChildRecord, Registry
-from podd.restart_policy import RestartTracker
 from protocol import (
     Adopted,
     AdoptParams,

@@ -16,6 +16,7 @@ from podd.core.effects import (
     StopTurn,
     WaitSpawns,
 )
+from podd.core.registry import ChildRecord, Registry
 from podd.core.stopping import (
     Stop,
     begin_stop,
@@ -25,7 +26,6 @@ from podd.core.stopping import (
     on_turn_stopped,
     worst,
 )
-from podd.registry import ChildRecord, Registry
 from protocol import ShutDown, ShutdownParams
 from tests.core.test_events import ME, child, registry_of
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from podd.core.notifications import render
 from podd.core.turns import (
     QUEUE_LIMIT,
     Queue,
@@ -15,7 +16,6 @@ from podd.core.turns import (
     new_record,
     summarize,
 )
-from podd.notifications import render
 from protocol import TurnEnded
 from protocol.messages import TaskSkipped
 

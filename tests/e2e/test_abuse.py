@@ -28,7 +28,7 @@ import psutil
 import pytest
 import trio
 
-from podd.client import call
+from podd.client.sync import call
 from protocol import EVENT_KINDS
 from protocol.codec import METHODS
 from tests.conftest import Podd, kill_everything

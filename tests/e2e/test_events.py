@@ -77,7 +77,7 @@ def _start():
 
 if os.environ.get("PODD_TEST_INJECT"):
     _argv = " ".join(getattr(sys, "orig_argv", []))
-    if "podd.process" in _argv:
+    if "podd.runtime.main" in _argv:
         _start()  # a pod started with exec
     elif "podd._forkserver_main" in _argv:
         # Its forks are pods; the fork server itself keeps to one thread.

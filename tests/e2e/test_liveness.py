@@ -19,9 +19,9 @@ from typing import Any
 import psutil
 import trio
 
-from podd.liveness import probe
-from podd.procfacts import is_alive
-from podd.registry import ChildRecord
+from podd.core.registry import ChildRecord
+from podd.proc.facts import is_alive
+from podd.runtime.probe import probe
 from protocol import ScopeRule
 from tests.conftest import Podd, pod_processes, titled_processes
 from tests.e2e.support import result_of, wait_for

@@ -18,8 +18,8 @@ from typing import Any
 import trio
 
 from podd.core.events import apply_event
-from podd.procfacts import is_alive
-from podd.registry import ChildRecord, Registry
+from podd.core.registry import ChildRecord, Registry
+from podd.proc.facts import is_alive
 from protocol import ScopeRule, ShutDown, TurnEnded
 from tests.conftest import Podd, pod_processes
 from tests.e2e.support import RawConnection, result_of, wait_for

@@ -19,7 +19,7 @@ from typing import Any
 
 import trio
 
-from podd.procfacts import is_alive
+from podd.proc.facts import is_alive
 from tests.conftest import CliResult, Podd, pod_processes
 from tests.e2e.support import result_of, wait_for
 

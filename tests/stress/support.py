@@ -16,7 +16,7 @@ import orjson
 import psutil
 import trio
 
-from podd.registry import ChildRecord
+from podd.core.registry import ChildRecord
 from protocol import converter
 
 __all__ = [

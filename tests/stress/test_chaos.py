@@ -19,8 +19,8 @@ import attrs
 import pytest
 import trio
 
-from podd.procfacts import is_alive
-from podd.spec import read_info
+from podd.proc.facts import is_alive
+from podd.store.pod_files import read_info
 from tests.conftest import Podd, kill_everything
 from tests.e2e.support import wait_for
 from tests.stress.support import all_registries, describe, figures, request, tree_processes

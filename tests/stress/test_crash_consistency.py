@@ -28,7 +28,7 @@ import attrs
 import pytest
 import trio
 
-from podd.procfacts import is_alive
+from podd.proc.facts import is_alive
 from tests.conftest import Podd, kill_everything
 from tests.e2e.support import wait_for
 from tests.stress.support import describe, figures, read_registry, request, tree_processes

@@ -1,0 +1,45 @@
+"""A pod's own files, as the pod writes them: ``pod.json`` and ``spawned_pods.json``.
+
+Both are replaced atomically (``podd.store.atomic``). The command line reads them with
+the standard ``json`` module instead (``podd.store.records``), to stay lean.
+"""
+
+from __future__ import annotations
+
+import orjson
+
+from podd.core.registry import Registry
+from podd.core.spec import PodInfo
+from podd.store.atomic import write_atomic
+from protocol import converter
+
+__all__ = ["load_registry", "read_info", "save_registry", "write_info"]
+
+
+def write_info(path: str, info: PodInfo) -> None:
+    """Write ``info`` atomically (temp file, fsync, rename)."""
+    write_atomic(path, orjson.dumps(converter.unstructure(info), option=orjson.OPT_INDENT_2))
+
+
+def read_info(path: str) -> PodInfo:
+    """Read a ``pod.json``; raises ``OSError`` or ``ValueError`` if missing or unreadable."""
+    with open(path, "rb") as f:
+        data = orjson.loads(f.read())
+    try:
+        return converter.structure(data, PodInfo)
+    except Exception as exc:
+        raise ValueError(f"{path}: not a pod record ({exc})") from exc
+
+
+def save_registry(path: str, registry: Registry) -> None:
+    """Replace the registry file atomically."""
+    write_atomic(path, registry.to_json())
+
+
+def load_registry(path: str) -> Registry:
+    """Read a registry file; a missing file gives an empty registry."""
+    try:
+        with open(path, "rb") as f:
+            return Registry.from_json(f.read())
+    except FileNotFoundError:
+        return Registry()
