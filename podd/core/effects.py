@@ -1,6 +1,6 @@
 """What a handler of ``podd.core`` asks the runtime to do, in order.
 
-Effects are values: a handler returns them and the runtime (``podd.pod_*``) carries
+Effects are values: a handler returns them and the runtime (``podd.runtime``) carries
 them out after the handler has returned, so a handler never waits and never fails
 half-way through an effect.
 """
@@ -13,6 +13,7 @@ import attrs
 
 from podd.core.notifications import Notification
 from podd.core.registry import ChildRecord
+from podd.core.turns import Work
 from protocol import PodEvent, ShutdownParams
 
 __all__ = [
@@ -23,16 +24,25 @@ __all__ = [
     "FindAdopter",
     "FinishStop",
     "FlushOutbox",
+    "Journal",
+    "Log",
     "Notify",
     "PersistRegistry",
     "PostEvent",
+    "Publish",
     "Reclaim",
+    "ReleaseLeases",
     "Reply",
+    "ReplyTo",
     "RestartLater",
     "RetargetOutbox",
+    "RunTurn",
     "StopChildren",
     "StopTurn",
+    "TakeSlots",
+    "TellPrerequisites",
     "Trace",
+    "TurnOver",
     "WaitSpawns",
     "WatchAdopted",
     "WatchParent",
@@ -190,6 +200,79 @@ class FinishStop:
     """Answer the requesters with ``outcome``, flush, and end the pod."""
 
     outcome: str
+    requesters: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class ReplyTo:
+    """Answer ``waiter`` (a request whose reply was deferred) with ``result``."""
+
+    waiter: Any
+    result: Any
+
+
+@attrs.frozen
+class Journal:
+    """Append ``record`` to the pod's journal (flushed before the loop next waits)."""
+
+    record: dict[str, Any]
+
+
+@attrs.frozen
+class Publish:
+    """Record ``event`` (a PodEvent or a wire dict) in this pod's event feed as its own;
+    it is not sent upward."""
+
+    event: Any
+
+
+@attrs.frozen
+class Log:
+    """A line for the pod's log."""
+
+    text: str
+    warning: bool = False
+
+
+@attrs.frozen
+class TakeSlots:
+    """Acquire the concurrency slots ``work`` needs (this pod's pool, then each holder
+    above); ``SlotsGranted`` follows."""
+
+    work: Work
+    turn: int
+
+
+@attrs.frozen
+class RunTurn:
+    """Run ``work`` as turn ``turn``, its input preceded by ``notes`` (the drained
+    notifications), holding ``leases``; ``TurnDone`` follows, exactly once."""
+
+    work: Work
+    turn: int
+    notes: tuple[str, ...]
+    leases: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class ReleaseLeases:
+    """Give back slots that were granted to work that no longer runs."""
+
+    leases: tuple[Any, ...]
+
+
+@attrs.frozen
+class TurnOver:
+    """The running turn is over: whoever waits for it (a stop) may go on."""
+
+
+@attrs.frozen
+class TellPrerequisites:
+    """Tell the child ``waiter`` that the siblings its task waits for finished
+    (``failed`` None), or why its task is skipped."""
+
+    waiter: str
+    failed: str | None
 
 
 Effect = (
@@ -213,4 +296,13 @@ Effect = (
     | FlushOutbox
     | AbortStop
     | FinishStop
+    | ReplyTo
+    | Journal
+    | Publish
+    | Log
+    | TakeSlots
+    | RunTurn
+    | ReleaseLeases
+    | TurnOver
+    | TellPrerequisites
 )

@@ -11,13 +11,12 @@ import attrs
 import trio
 
 from podd.core import scope
-from podd.core.children import on_child_exited, restart_effects
+from podd.core.children import restart_effects
+from podd.core.inputs import ChildExited, NotificationArrived
 from podd.core.names import check_name
 from podd.core.notifications import Notification
 from podd.core.registry import ChildRecord
-from podd.core.restart_policy import RestartTracker
-from podd.core.spec import Ancestor, PodSpec, agent_driver, slot_holders_below
-from podd.core.tombstones import Tombstone
+from podd.core.spec import PodSpec, agent_driver, slot_holders_below
 from podd.errors import UsageError
 from podd.proc.facts import is_alive
 from podd.runtime.loop import LATER, PodCore
@@ -25,8 +24,7 @@ from podd.runtime.server import Connection
 from podd.spawn.agent_command import check_agent
 from podd.spawn.child_process import ChildProcess, spawn_child
 from podd.spawn.spawner import Ready, SpawnError
-from podd.store.journal import read_stopped, stopped_how
-from podd.store.leftovers import cleanup_pod_dir, crash_report
+from podd.store.journal import read_stopped
 from podd.store.pod_files import read_info
 from protocol import (
     Errored,
@@ -37,7 +35,6 @@ from protocol import (
     Request,
     RestartChildParams,
     ScopeSubDelegated,
-    ShutDown,
     ShuttingDown,
     SpawnFailed,
     SpawnParams,
@@ -53,13 +50,9 @@ log = logging.getLogger(__name__)
 class ChildrenMixin(PodCore):
     """Spawning, reclaiming and restarting children; state lives in ``PodCore``."""
 
-    _restart_trackers: dict[str, RestartTracker]
-    _restart_specs: dict[str, PodSpec]
-    """The specs of dead children whose restart policy is being applied."""
-
     def _check_request(self, name: str) -> None:
         """What every request that starts a child needs: a running pod, a valid name."""
-        if self.stopping:
+        if self.state.stop.stopping:
             raise ShuttingDown(f"pod {self.name!r} is stopping")
         try:
             check_name(name)
@@ -78,7 +71,7 @@ class ChildrenMixin(PodCore):
                 rules = scope.default_child_scope(self.spec.scope)
         except ValueError as exc:
             raise SpawnFailed(str(exc)) from exc
-        scope.check_delegation(self.spec.scope, self._held(), rules)
+        scope.check_delegation(self.spec.scope, self.state.held(), rules)
         cwd = os.path.abspath(params.cwd or self.spec.cwd)
         if not os.path.isdir(cwd):
             raise SpawnFailed(f"cwd {cwd!r} is not a directory")
@@ -98,7 +91,7 @@ class ChildrenMixin(PodCore):
             raise PodNotFound(
                 f"--after names no child of {self.name!r}: {', '.join(map(repr, missing))}"
             )
-        waits_for = [a for a in params.after if a not in self.finished_children]
+        waits_for = [a for a in params.after if a not in self.state.children.finished]
         spec = PodSpec(
             name=name,
             root=self.spec.root,
@@ -124,20 +117,20 @@ class ChildrenMixin(PodCore):
             slot_holders=slot_holders_below(self.spec),
         )
         if spec.after:
-            self.prerequisites[name] = set(spec.after)
+            self.state.children.prerequisites[name] = set(spec.after)
         self._start_child(spec, conn, request.id)
         return LATER
 
     def _is_child(self, name: str) -> bool:
         """Whether ``name`` is a direct child of this pod (not a pod further down)."""
-        record = self.registry.get(name)
+        record = self.state.registry.get(name)
         return record is not None and record.parent_pod == self.name
 
     def _check_name_free(self, name: str) -> None:
         """Refuse a name in use here or by a live pod anywhere under the root. A dead
         pod's leftovers do not hold the name: the new pod clears them, as a root pod
         does (the child process makes the final, atomic claim on the directory)."""
-        if name == self.name or name in self.registry or name in self._pending_spawns:
+        if name == self.name or name in self.state.registry or name in self.state.children.pending:
             raise PodExists(f"a pod named {name!r} already exists")
         try:
             info = read_info(os.path.join(self.spec.root, name, "pod.json"))
@@ -148,15 +141,14 @@ class ChildrenMixin(PodCore):
 
     def _start_child(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
         """Reserve the name and scope, and start the child in the background."""
-        ancestors = [Ancestor(self.parent, self.parent_socket or "")] if self.parent else []
         spec = attrs.evolve(
             spec,
             parent=self.name,
             parent_socket=self.spec.socket,
             parent_pid=self.pid,
-            ancestors=ancestors + self.ancestors,
+            ancestors=self.state.lineage.upward(),
         )
-        self._pending_spawns[spec.name] = list(spec.scope)
+        self.state.children.pending[spec.name] = list(spec.scope)
         self._spawns_settled = trio.Event()
         self.background(self._run_spawn, spec, conn, request_id)
 
@@ -179,7 +171,7 @@ class ChildrenMixin(PodCore):
         self.post("spawn_done", lambda: self._spawn_done(spec, proc, ready, conn, request_id))
 
     def _child_started(self, spec: PodSpec, pid: int) -> None:
-        self.registry.add_starting(
+        self.state.registry.add_starting(
             ChildRecord(
                 pod_name=spec.name,
                 socket_path=spec.socket,
@@ -194,21 +186,22 @@ class ChildrenMixin(PodCore):
         )
 
     def _spawn_settled(self, name: str) -> None:
-        del self._pending_spawns[name]
-        if not self._pending_spawns:
+        del self.state.children.pending[name]
+        if not self.state.children.pending:
             self._spawns_settled.set()
 
     def _spawn_failed(
         self, spec: PodSpec, conn: Connection | None, request_id: Any, error: ProtocolError
     ) -> None:
         self._spawn_settled(spec.name)
-        self.registry.discard_starting(spec.name)
-        self.prerequisites.pop(spec.name, None)
+        self.state.registry.discard_starting(spec.name)
+        self.state.children.prerequisites.pop(spec.name, None)
         if conn is not None:
             conn.reply(encode_error(request_id, error), answers=request_id is not None)
         if spec.restore and conn is None:
             # A restart by policy failed: it counts as a failure of the child.
-            self._notify(Notification.of(Errored(spec.name, f"restart failed: {error.message}")))
+            failed = Errored(spec.name, f"restart failed: {error.message}")
+            self.apply(NotificationArrived(Notification.of(failed)))
             self._maybe_restart(spec, failed=True)
 
     def _spawn_done(
@@ -220,7 +213,7 @@ class ChildrenMixin(PodCore):
         request_id: Any,
     ) -> None:
         self._spawn_settled(spec.name)
-        record = self.registry.confirm(spec.name) or ChildRecord(
+        record = self.state.registry.confirm(spec.name) or ChildRecord(
             pod_name=spec.name,
             socket_path=ready.socket,
             scope_delegated=list(spec.scope),
@@ -232,11 +225,11 @@ class ChildrenMixin(PodCore):
             restart=spec.restart,
         )
         record.socket_path, record.start_time = ready.socket, ready.start_time
-        self.registry.add(record)
+        self.state.registry.add(record)
         self.registry_changed()
-        self.tombstones.forget(spec.name)
+        self.state.tombstones.forget(spec.name)
         self._processes[spec.name] = proc
-        self._child_specs[spec.name] = spec
+        self.state.children.specs[spec.name] = spec
         self.background(self._watch_child, spec.name, proc)
         self.outbox.post(
             ScopeSubDelegated(
@@ -248,7 +241,7 @@ class ChildrenMixin(PodCore):
                 sub_start_time=ready.start_time,
             )
         )
-        if self.stopping:
+        if self.state.stop.stopping:
             log.info("child %s came up while stopping; it is stopped with the rest", spec.name)
         if conn is not None and request_id is not None:
             result = {
@@ -263,7 +256,7 @@ class ChildrenMixin(PodCore):
         """Answer a spawn once ``spawned_pods.json`` names the child: whoever reads the
         registry file after the spawn returned finds it there."""
         with trio.move_on_after(5.0):
-            await self.flush_registry()
+            await self.registry_file.flush()
         conn.reply(frame)
 
     async def _watch_child(self, name: str, proc: ChildProcess) -> None:
@@ -273,74 +266,25 @@ class ChildrenMixin(PodCore):
     def _child_exited(self, name: str, pid: int, code: int) -> None:
         if self._processes.get(name) is not None and self._processes[name].pid == pid:
             del self._processes[name]
-        spec = self._child_specs.pop(name, None)
-        if spec is not None:
-            self._restart_specs[name] = spec
-        effects = on_child_exited(
-            self.registry,
-            name,
-            pid,
-            code,
-            policy=spec.restart if spec is not None else None,
-            stopping=self.stopping,
-            tracker=self._tracker(name),
-            now=trio.current_time(),
-        )
-        self.run_effects(effects)
-
-    def _tracker(self, name: str) -> RestartTracker:
-        return self._restart_trackers.setdefault(name, RestartTracker())
-
-    def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
-        """Remove a dead pod: registry entry, scope, leftovers; keep its last state for
-        ``podd restart``; leave a notification naming the cause (for a pod further
-        down too: reclaim_stale always says what it removed)."""
-        self.registry.remove(record.pod_name)
-        self._tombstone(record)
-        self.registry_changed()
-        directory = os.path.join(self.spec.root, record.pod_name)
-        report = crash_report(directory)
-        if report and not clean:
-            cause = f"{cause}; it crashed: {report}"
-        elif (
-            not os.path.isdir(directory)
-            and stopped_how(self.spec.root, record.pod_name) == "stopped"
-        ):
-            # It stopped cleanly: nothing is left of it but its stopped record.
-            clean, cause = True, "stopped"
-        if record.pid > 0:  # a pid-0 record (no sub_pid was given) owns no directory
-            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid, reason=cause)
-        if clean:
-            event: Any = ShutDown(record.pod_name, reason=f"pod {cause}")
-        else:
-            event = Errored(record.pod_name, f"pod died: {cause}")
-        self._notify(Notification.of(event))
-        self.feed.record(self.name, event)  # made here, not applied from the wire
-        log.info("reclaimed %s: %s", record.pod_name, cause)
-        return {"pod": record.pod_name, "by": self.name, "reason": cause}
-
-    def _tombstone(self, record: ChildRecord) -> None:
-        self.tombstones.bury(
-            record.pod_name, Tombstone(record.pid, record.incarnation, record.last_seq)
-        )
+        self.apply(ChildExited(name, pid, code))
 
     # --- Restarting ------------------------------------------------------------------
 
     def _maybe_restart(self, spec: PodSpec, *, failed: bool) -> None:
         """Apply the child's restart policy after a restart of it failed."""
-        self._restart_specs[spec.name] = spec
+        self.state.children.restart_specs[spec.name] = spec
         effects = restart_effects(
             spec.name,
             spec.restart,
             failed=failed,
-            stopping=self.stopping,
-            tracker=self._tracker(spec.name),
+            stopping=self.state.stop.stopping,
+            tracker=self.state.children.tracker(spec.name),
             now=trio.current_time(),
         )
         self.run_effects(effects)
 
     def _restart_later(self, name: str, delay: float) -> None:
-        spec = self._restart_specs.pop(name)
+        spec = self.state.children.restart_specs.pop(name)
         log.info("restarting %s in %.3f s", name, delay)
 
         async def later() -> None:
@@ -350,15 +294,16 @@ class ChildrenMixin(PodCore):
         self.background(later)
 
     def _restart(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
-        if self.stopping:
+        if self.state.stop.stopping:
             return
         try:
             self._check_name_free(spec.name)
-            scope.check_delegation(self.spec.scope, self._held(), spec.scope)
+            scope.check_delegation(self.spec.scope, self.state.held(), spec.scope)
         except ProtocolError as exc:
             if conn is not None:
                 raise
-            self._notify(Notification.of(Errored(spec.name, f"restart refused: {exc.message}")))
+            refused = Errored(spec.name, f"restart refused: {exc.message}")
+            self.apply(NotificationArrived(Notification.of(refused)))
             return
         self._start_child(
             attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True), conn, request_id

@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 import trio
 
-from podd.core.effects import Effect, Notify, PersistRegistry
+from podd.core.effects import Effect, Journal, Notify, PersistRegistry
 from podd.runtime.server import Connection
 from protocol.codec import Request, event_to_dict
 from protocol.framing import MAX_FRAME
@@ -62,11 +62,16 @@ Start = Callable[..., None]
 def applied(effects: Iterable[Effect]) -> bool:
     """Whether the effects of a ``pod_event`` show it was accepted and applied.
 
-    An applied event becomes a notification or changes the registry; a refused event
+    An applied event becomes a notification (``Notify``, or the ``Journal`` record of
+    one once ``podd.core.machine`` has buffered it) or changes the registry; a refused event
     raises before any effect, and a duplicate, an event of a removed pod or a repeated
     sub-delegation does neither.
     """
-    return any(isinstance(effect, Notify | PersistRegistry) for effect in effects)
+    return any(
+        isinstance(effect, Notify | PersistRegistry)
+        or (isinstance(effect, Journal) and effect.record.get("op") == "notify")
+        for effect in effects
+    )
 
 
 class _Record:

@@ -12,13 +12,13 @@ import attrs
 import trio
 
 from podd.client.asynchronous import async_call
-from podd.core.liveness import (
-    Lineage,
-    on_adopt,
-    on_adopted,
-    on_adopted_exited,
-    on_orphaned,
-    on_parent_died,
+from podd.core.inputs import (
+    AdoptAsked,
+    AdoptedBy,
+    AdoptedExited,
+    Orphaned,
+    ParentDied,
+    Reclaimed,
 )
 from podd.core.registry import ChildRecord
 from podd.core.spec import Ancestor
@@ -28,6 +28,8 @@ from podd.runtime import probe
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
 from podd.spawn.child_process import wait_gone
+from podd.store.journal import stopped_how
+from podd.store.leftovers import cleanup_pod_dir, crash_report
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 
 __all__ = ["LivenessMixin"]
@@ -40,7 +42,7 @@ class LivenessMixin(PodCore):
 
     def _on_list_pods(self, conn: Connection, request: Request) -> Any:
         params: ListPodsParams = request.params
-        records = list(self.registry)
+        records = list(self.state.registry)
         self.background(self._list_and_reply, records, params.probe_timeout, conn, request.id)
         return LATER
 
@@ -60,14 +62,14 @@ class LivenessMixin(PodCore):
     async def _reclaim_stale(
         self, timeout: float, conn: Connection | None = None, request_id: Any = None
     ) -> None:
-        records = list(self.registry)
+        records = list(self.state.registry)
         probes = await probe.probe_all(records, timeout)
         dead = [r for r in records if probes[r.pod_name] == "dead"]
 
         def reclaim() -> None:
             reclaimed = []
             for record in dead:
-                current = self.registry.get(record.pod_name)
+                current = self.state.registry.get(record.pod_name)
                 if (
                     current is not None
                     and current.pid == record.pid
@@ -88,11 +90,27 @@ class LivenessMixin(PodCore):
                 self._report_fault("reclaim_stale", exc)
             await trio.sleep(self.spec.reclaim_interval)
 
-    # --- Parent death and adoption (the rules: ``podd.core.liveness``) ------------------
+    def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
+        """Remove a dead pod's leftovers, keeping its last state for ``podd restart``;
+        the rules then drop its entry and scope and leave a notification naming the
+        cause (for a pod further down too: reclaim_stale always says what it removed)."""
+        directory = os.path.join(self.spec.root, record.pod_name)
+        report = crash_report(directory)
+        if report and not clean:
+            cause = f"{cause}; it crashed: {report}"
+        elif (
+            not os.path.isdir(directory)
+            and stopped_how(self.spec.root, record.pod_name) == "stopped"
+        ):
+            # It stopped cleanly: nothing is left of it but its stopped record.
+            clean, cause = True, "stopped"
+        if record.pid > 0:  # a pid-0 record (no sub_pid was given) owns no directory
+            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid, reason=cause)
+        self.apply(Reclaimed(record, cause, clean))
+        log.info("reclaimed %s: %s", record.pod_name, cause)
+        return {"pod": record.pod_name, "by": self.name, "reason": cause}
 
-    @property
-    def lineage(self) -> Lineage:
-        return Lineage(self.parent, self.parent_socket, self.parent_pid, tuple(self.ancestors))
+    # --- Parent death and adoption (the rules: ``podd.core.liveness``) ------------------
 
     async def _watch_parent(self, pid: int, os_parent: bool) -> None:
         if os_parent and os.getppid() != pid:
@@ -103,12 +121,14 @@ class LivenessMixin(PodCore):
             self.post("parent_died", self._parent_died)
 
     def _parent_died(self) -> None:
-        if not self.stopping:
-            log.warning("parent %s died; looking for an ancestor to adopt us", self.parent)
-        self.run_effects(on_parent_died(self.lineage, self.stopping))
+        if not self.state.stop.stopping:
+            log.warning(
+                "parent %s died; looking for an ancestor to adopt us", self.state.lineage.parent
+            )
+        self.apply(ParentDied())
 
     async def _find_adopter(self, previous: str) -> None:
-        for ancestor in self.ancestors:
+        for ancestor in self.state.lineage.ancestors:
             params = AdoptParams(self.name, previous_parent=previous, socket=self.spec.socket)
             try:
                 result = await async_call(ancestor.socket, "adopt", params, timeout=2.0)
@@ -121,32 +141,17 @@ class LivenessMixin(PodCore):
         self.post("orphaned", self._orphaned)
 
     def _adopted(self, ancestor: Ancestor, pid: int) -> None:
-        log.warning("adopted by %s", ancestor.name)
-        lineage, effects = on_adopted(self.lineage, ancestor, pid)
-        self.parent, self.parent_socket = lineage.parent, lineage.parent_socket
-        self.parent_pid, self.ancestors = lineage.parent_pid, list(lineage.ancestors)
-        self.run_effects(effects)
+        self.apply(AdoptedBy(ancestor, pid))
 
     def _orphaned(self) -> None:
-        log.warning("no live ancestor is left: stopping")
-        self.run_effects(on_orphaned())
+        self.apply(Orphaned())
 
     def _on_adopt(self, conn: Connection, request: Request) -> Any:
-        effects = on_adopt(
-            self.registry,
-            self.name,
-            self.pid,
-            self.spec.socket,
-            self.lineage,
-            self.stopping,
-            request.params,
-            conn.peer_pid,
-        )
-        return self.run_effects(effects)
+        return self.apply(AdoptAsked(request.params, conn.peer_pid))
 
     async def _watch_adopted(self, name: str, pid: int, started: float) -> None:
         await wait_gone(pid, started, float("inf"))
         self.post("adopted_exited", lambda: self._adopted_exited(name, pid))
 
     def _adopted_exited(self, name: str, pid: int) -> None:
-        self.run_effects(on_adopted_exited(self.registry, name, pid))
+        self.apply(AdoptedExited(name, pid))

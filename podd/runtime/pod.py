@@ -1,24 +1,67 @@
-"""The pod: the dispatch-loop core and its concerns, put together.
+"""The pod: the dispatch loop, its concerns, and the runner of the rules' effects.
 
-See ``loop`` for the loop and who owns what, and ``docs/architecture.md``.
+The rules (``podd.core.machine.handle``) decide; ``Pod.run_effects`` carries out what
+they decided with the means of each concern (``events``, ``children``, ``turns``,
+``liveness``, ``stop``): replies, events upward, the journal, processes, timers. Work
+that takes time runs as a background task that posts its outcome back as an input.
+See ``loop`` for the loop and ``docs/architecture.md``.
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from podd.core.effects import (
+    Effect,
+    FindAdopter,
+    FinishStop,
+    FlushOutbox,
+    Journal,
+    Log,
+    PersistRegistry,
+    PostEvent,
+    Publish,
+    Reclaim,
+    ReleaseLeases,
+    Reply,
+    ReplyTo,
+    RestartLater,
+    RetargetOutbox,
+    RunTurn,
+    StopChildren,
+    StopTurn,
+    TakeSlots,
+    TellPrerequisites,
+    Trace,
+    TurnOver,
+    WaitSpawns,
+    WatchAdopted,
+    WatchParent,
+    WriteInfo,
+)
+from podd.core.inputs import TaskDue
 from podd.core.spec import PodSpec
 from podd.runtime.children import ChildrenMixin
 from podd.runtime.events import EventsMixin
 from podd.runtime.liveness import LivenessMixin
-from podd.runtime.loop import LoopReentryError
+from podd.runtime.loop import LATER, LoopReentryError
+from podd.runtime.server import serve
 from podd.runtime.stop import StopMixin
 from podd.runtime.turns import TurnsMixin
-from podd.store.journal import PodState
+from podd.store.journal import PodState as Snapshot
+from protocol import encode_result
 
 __all__ = ["LoopReentryError", "Pod"]
 
+log = logging.getLogger(__name__)
+
 
 class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
-    def __init__(self, spec: PodSpec, start_time: float, restored: PodState | None = None) -> None:
+    def __init__(self, spec: PodSpec, start_time: float, restored: Snapshot | None = None) -> None:
         super().__init__(spec, start_time, restored)
         self._handlers.update(
             pod_event=self._on_pod_event,
@@ -34,3 +77,94 @@ class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
             deps=self._on_deps,
             slot=self._on_slot,
         )
+
+    async def run(self, listener: trio.SocketListener, on_ready: Callable[[], None]) -> None:
+        """Serve until stopped. ``on_ready`` is called once the socket accepts."""
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(serve, listener, self._dispatch)
+            await nursery.start(self.outbox.run)
+            nursery.start_soon(self._watch_signals)
+            if self.state.lineage.parent is not None:
+                nursery.start_soon(self._watch_parent, self.state.lineage.parent_pid, True)
+            nursery.start_soon(self._reclaim_periodically)
+            nursery.start_soon(self._sync_journal_periodically)
+            nursery.start_soon(self.registry_file.run)
+            on_ready()
+            if self.spec.agent and (
+                (self.spec.task is not None and not self.spec.restore)
+                or (self.spec.restore and len(self.state.turns.queue))
+            ):
+                # The first turn (the task, or what a restart brought back in the queue),
+                # unless something (a `send`) already started one.
+                self.post("task", lambda: self.apply(TaskDue()))
+            await self._dispatch_loop()
+            nursery.cancel_scope.cancel()
+        if self.forkserver is not None:
+            await self.forkserver.aclose()
+        self.journal.close()
+        if self.trace is not None:
+            self.trace.close()
+
+    def run_effects(self, effects: list[Effect]) -> Any:
+        """Carry out what the rules returned, in order; the result of their ``Reply``,
+        or ``LATER`` (the reply is sent later, or never) if they have none."""
+        result: Any = LATER
+        for effect in effects:
+            match effect:
+                case Reply(result=result):
+                    pass
+                case ReplyTo(waiter=(conn, request_id), result=value):
+                    conn.reply(encode_result(request_id, value))
+                case PostEvent(event=event):
+                    self.outbox.post(event)
+                case PersistRegistry():
+                    self.registry_changed()
+                case Journal(record=record):
+                    self.journal.append(record)
+                case Publish(event=event):
+                    self.feed.record(self.name, event)
+                case Log(text=text, warning=warning):
+                    log.log(logging.WARNING if warning else logging.INFO, "%s", text)
+                case Trace(text=text):
+                    if self.trace is not None:
+                        self.trace.write(text)
+                case Reclaim(record=record, cause=cause, clean=clean):
+                    self._reclaim(record, cause, clean=clean)
+                case RestartLater(name=name, delay=delay):
+                    self._restart_later(name, delay)
+                case WatchAdopted(name=name, pid=pid, start_time=started):
+                    self.background(self._watch_adopted, name, pid, started)
+                case WatchParent(pid=pid):
+                    self.background(self._watch_parent, pid, False)
+                case FindAdopter(previous_parent=previous):
+                    self.background(self._find_adopter, previous)
+                case RetargetOutbox(target=target):
+                    self.outbox.retarget(target)
+                case WriteInfo():
+                    self.write_info()
+                case WaitSpawns(deadline=deadline):
+                    self.background(self._wait_spawns, deadline)
+                case StopChildren(children=children, params=params, deadline=deadline):
+                    self.background(self._stop_children, children, params, deadline)
+                case StopTurn(params=params, deadline=deadline):
+                    self.background(self._run_stop_turn, params, deadline)
+                case FlushOutbox(timeout=timeout):
+                    self.background(self._flush_outbox, timeout)
+                case FinishStop(outcome=outcome, requesters=requesters):
+                    self._finish_stop(outcome, requesters)
+                case TakeSlots(work=work, turn=turn):
+                    self.background(self._take_slots, work, turn)
+                case RunTurn(work=work, turn=turn, notes=notes, leases=leases):
+                    self._run_turn(work, turn, notes, leases)
+                case ReleaseLeases(leases=leases):
+                    for lease in leases:
+                        lease.release()
+                case TurnOver():
+                    self._turn = None
+                    self._turn_over.set()
+                case TellPrerequisites(waiter=waiter, failed=failed):
+                    self.background(self._tell_prerequisites, waiter, failed)
+                case _:
+                    raise TypeError(f"the runtime has no means for {effect!r}")
+        return result

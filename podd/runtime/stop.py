@@ -13,15 +13,8 @@ from typing import Any
 import attrs
 import trio
 
+from podd.core.inputs import ChildrenStopped, OutboxFlushed, SpawnsSettled, StopAsked, TurnStopped
 from podd.core.registry import ChildRecord
-from podd.core.stopping import (
-    Stop,
-    begin_stop,
-    on_children_stopped,
-    on_outbox_flushed,
-    on_spawns_settled,
-    on_turn_stopped,
-)
 from podd.proc.facts import is_alive, signal_name
 from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
@@ -39,37 +32,13 @@ class StopMixin(PodCore):
     async def _watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
-                stop = functools.partial(
-                    self._begin_stop, ShutdownParams(), f"received {signal_name(signum)}"
-                )
-                self.post("signal", stop)
+                stop = StopAsked(ShutdownParams(), f"received {signal_name(signum)}")
+                self.post("signal", functools.partial(self.apply, stop))
 
     def _on_shutdown(self, conn: Connection, request: Request) -> Any:
-        if request.id is not None:
-            self._stop_requesters.append((conn, request.id))
-        self._begin_stop(request.params, "stopped")
+        requester = (conn, request.id) if request.id is not None else None
+        self.apply(StopAsked(request.params, "stopped", requester))
         return LATER
-
-    def _begin_stop(self, params: ShutdownParams, reason: str) -> None:
-        if self.stopping:
-            return
-        self.stopping = True
-        log.info("stopping: %s", reason)
-        self.stop_reason = reason
-        self._stop_plan, effects = begin_stop(
-            params,
-            reason,
-            trio.current_time(),
-            spawns_pending=bool(self._pending_spawns),
-            registry=self.registry,
-            self_name=self.name,
-        )
-        self.run_effects(effects)
-
-    @property
-    def _stop_in_progress(self) -> Stop:
-        assert self._stop_plan is not None
-        return self._stop_plan
 
     # The waiting of each phase (``podd.core.stopping`` decides what follows).
 
@@ -77,10 +46,7 @@ class StopMixin(PodCore):
         with trio.move_on_at(deadline):
             await self._spawns_settled.wait()
 
-        def settled() -> None:
-            self.run_effects(on_spawns_settled(self._stop_in_progress, self.registry, self.name))
-
-        self.post("spawns_settled", settled)
+        self.post("spawns_settled", lambda: self.apply(SpawnsSettled()))
 
     async def _stop_children(
         self,
@@ -107,37 +73,16 @@ class StopMixin(PodCore):
             for record, below in children:
                 nursery.start_soon(stop_one, record, below)
 
-        def stopped() -> None:
-            effects = on_children_stopped(
-                self._stop_in_progress,
-                outcomes,
-                turn_running=self._turn is not None,
-                queued_work=self._has_queued_work(),
-                self_name=self.name,
-                now=trio.current_time(),
-            )
-            self.run_effects(effects)
-
-        self.post("children_stopped", stopped)
+        self.post("children_stopped", lambda: self.apply(ChildrenStopped(tuple(outcomes))))
 
     async def _run_stop_turn(self, params: ShutdownParams, deadline: float) -> None:
         outcome = await self._stop_turn(params, deadline)
-
-        def stopped() -> None:
-            effects = on_turn_stopped(
-                self._stop_in_progress, outcome, self.name, trio.current_time()
-            )
-            self.run_effects(effects)
-
-        self.post("turn_stopped", stopped)
+        self.post("turn_stopped", lambda: self.apply(TurnStopped(outcome)))
 
     async def _flush_outbox(self, timeout: float) -> None:
         await self.outbox.flush(timeout=timeout)
 
-        def flushed() -> None:
-            self.run_effects(on_outbox_flushed(self._stop_in_progress, self.registry, self.name))
-
-        self.post("outbox_flushed", flushed)
+        self.post("outbox_flushed", lambda: self.apply(OutboxFlushed()))
 
     async def _stop_turn(self, params: ShutdownParams, deadline: float) -> str:
         """Let the in-flight turn finish (drain) or cancel it: SIGTERM, and what is still
@@ -174,24 +119,17 @@ class StopMixin(PodCore):
                 return "timeout"  # it outlived the deadline and was left running
         return "force_killed" if handle.force_killed else "clean"
 
-    def _stop_timed_out(self, outcome: str) -> None:
-        self.stopping = False
-        self._stop_plan = None
-        for conn, request_id in self._stop_requesters:
+    def _finish_stop(self, outcome: str, requesters: tuple[Any, ...]) -> None:
+        for conn, request_id in requesters:
             conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
-        self._stop_requesters.clear()
-
-    def _finish_stop(self, outcome: str) -> None:
-        for conn, request_id in self._stop_requesters:
-            conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
-        self.background(self._flush_then_end, list(self._stop_requesters))
+        self.background(self._flush_then_end, list(requesters))
 
     async def _flush_then_end(self, requesters: list[tuple[Connection, Any]]) -> None:
         with trio.move_on_after(1.0):
             for conn, _ in requesters:
                 await conn.wait_flushed()
         with trio.move_on_after(5.0):
-            await self.flush_registry()
+            await self.registry_file.flush()
         self.post("end", self._end)
 
     def _end(self) -> None:

@@ -21,6 +21,8 @@ import json
 import os
 import shutil
 
+from podd.store.atomic import write_atomic
+
 __all__ = [
     "append_record",
     "kept_dir",
@@ -31,6 +33,7 @@ __all__ = [
     "seed_login",
     "state_dir",
     "turn_output",
+    "write_mcp_config",
 ]
 
 KEPT = ".kept"
@@ -153,3 +156,8 @@ def read_records(root: str, name: str) -> list[dict[str, object]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def write_mcp_config(root: str, name: str, document: dict[str, object]) -> None:
+    """Write the ``--mcp-config`` of pod NAME (``spawn --mcp``) as ``mcp.json``."""
+    write_atomic(os.path.join(kept_dir(root, name), "mcp.json"), json.dumps(document).encode())

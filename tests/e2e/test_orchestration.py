@@ -26,8 +26,12 @@ import trio
 from tests.conftest import CliResult, Podd, pod_processes, titled_processes
 from tests.e2e.support import RawConnection, result_of, wait_for
 
-COUNTER = 'n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > count; cat >> inputs; '
-"""The start of a loop agent: counts its runs in ``count`` and keeps its inputs."""
+COUNTER = (
+    'n=$(cat count 2>/dev/null || echo 0); n=$((n + 1)); echo "$n" > count.new; '
+    "mv count.new count; cat >> inputs; "
+)
+"""The start of a loop agent: counts its runs in ``count`` and keeps its inputs. The count
+is replaced atomically: a budget may kill the agent at any instant."""
 
 DONE_ON_THIRD = COUNTER + 'if [ "$n" -ge 3 ]; then echo "DONE at $n"; else echo "not yet $n"; fi'
 

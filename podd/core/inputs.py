@@ -1,0 +1,236 @@
+"""What happens to a pod, as values: the inputs of ``podd.core.machine.handle``.
+
+Requests carry the parsed params and the peer's pid (from the socket's credentials);
+the rest are what the runtime saw happen (a child's process ended, a stop phase is
+over, a turn is done) or decided to do (a timer fired). ``Waiter`` tokens stand for
+whoever waits for a reply; the rules pass them back in ``ReplyTo`` effects.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord
+from podd.core.spec import Ancestor
+from podd.core.state import Waiter
+from podd.core.turns import Work
+from protocol import AdoptParams, PodEvent, SendParams, ShutdownParams
+
+__all__ = [
+    "AdoptAsked",
+    "AdoptedBy",
+    "AdoptedExited",
+    "ChildExited",
+    "ChildrenStopped",
+    "DepsAnswered",
+    "EventReceived",
+    "FlushAsked",
+    "Input",
+    "NotificationArrived",
+    "Orphaned",
+    "OutboxFlushed",
+    "ParentDied",
+    "Reclaimed",
+    "SendAsked",
+    "SessionSeen",
+    "SlotsGranted",
+    "SpawnsSettled",
+    "StopAsked",
+    "TaskDue",
+    "TurnDone",
+    "TurnStopped",
+    "WaitAsked",
+]
+
+# --- Requests ------------------------------------------------------------------------
+
+
+@attrs.frozen
+class EventReceived:
+    """``pod_event``: a child (or a pod below) reports."""
+
+    event: PodEvent
+    peer_pid: int | None
+
+
+@attrs.frozen
+class FlushAsked:
+    """``flush_events``: a pod below asks which of its events were applied."""
+
+    pod_name: str
+    peer_pid: int | None
+
+
+@attrs.frozen
+class AdoptAsked:
+    """``adopt``: a pod below whose parent died asks this pod to take it over."""
+
+    params: AdoptParams
+    peer_pid: int | None
+
+
+@attrs.frozen
+class SendAsked:
+    """``send``: a turn is asked for; ``waiter`` is answered with its record (``--wait``)."""
+
+    params: SendParams
+    waiter: Waiter | None
+
+
+@attrs.frozen
+class WaitAsked:
+    """``wait``: answered once nothing runs, waits or is queued."""
+
+    waiter: Waiter | None
+
+
+@attrs.frozen
+class DepsAnswered:
+    """``deps``: the parent says the siblings this pod's task waits for finished
+    (``failed`` None) or one of them did not."""
+
+    failed: str | None
+    peer_pid: int | None
+
+
+@attrs.frozen
+class StopAsked:
+    """``shutdown``, a signal, or an orphan with no ancestor left."""
+
+    params: ShutdownParams
+    reason: str
+    requester: Waiter | None = None
+
+
+# --- What the runtime saw ------------------------------------------------------------
+
+
+@attrs.frozen
+class ChildExited:
+    """A direct child's process ended with ``code`` (negative: killed by that signal)."""
+
+    name: str
+    pid: int
+    code: int
+
+
+@attrs.frozen
+class AdoptedExited:
+    """The process of a pod this one adopted is gone."""
+
+    name: str
+    pid: int
+
+
+@attrs.frozen
+class Reclaimed:
+    """The runtime removed a dead pod's leftovers; ``cause`` is what it found."""
+
+    record: ChildRecord
+    cause: str
+    clean: bool
+
+
+@attrs.frozen
+class NotificationArrived:
+    """A notification made outside the rules (a failed restart, a refused one)."""
+
+    notification: Notification
+
+
+@attrs.frozen
+class ParentDied:
+    pass
+
+
+@attrs.frozen
+class AdoptedBy:
+    """An ancestor adopted this pod."""
+
+    ancestor: Ancestor
+    pid: int
+
+
+@attrs.frozen
+class Orphaned:
+    """No ancestor would adopt this pod."""
+
+
+@attrs.frozen
+class SpawnsSettled:
+    """Stop phase ``spawns`` is over: the spawns in flight settled, or the deadline passed."""
+
+
+@attrs.frozen
+class ChildrenStopped:
+    """Stop phase ``children`` is over, with each child's outcome."""
+
+    outcomes: tuple[str, ...]
+
+
+@attrs.frozen
+class TurnStopped:
+    """Stop phase ``turn`` is over."""
+
+    outcome: str
+
+
+@attrs.frozen
+class OutboxFlushed:
+    """Stop phase ``upward`` is over: ``shut_down`` went up, or the flush timed out."""
+
+
+@attrs.frozen
+class TaskDue:
+    """The pod is up: its task (or what a restart brought back in the queue) may start."""
+
+
+@attrs.frozen
+class SlotsGranted:
+    """The concurrency slots ``work`` waited for are held (``leases``, opaque here)."""
+
+    work: Work
+    leases: tuple[Any, ...]
+
+
+@attrs.frozen
+class SessionSeen:
+    """The running turn's agent reported its session (LLM drivers)."""
+
+    session: str
+
+
+@attrs.frozen
+class TurnDone:
+    """The current work item's last process ended; ``record`` is its turn record."""
+
+    record: dict[str, Any]
+
+
+Input = (
+    EventReceived
+    | FlushAsked
+    | AdoptAsked
+    | SendAsked
+    | WaitAsked
+    | DepsAnswered
+    | StopAsked
+    | ChildExited
+    | AdoptedExited
+    | Reclaimed
+    | NotificationArrived
+    | ParentDied
+    | AdoptedBy
+    | Orphaned
+    | SpawnsSettled
+    | ChildrenStopped
+    | TurnStopped
+    | OutboxFlushed
+    | TaskDue
+    | SlotsGranted
+    | SessionSeen
+    | TurnDone
+)

@@ -1,0 +1,230 @@
+"""The pod as a state machine: ``handle(state, input, now) -> effects``.
+
+Every input (``podd.core.inputs``: a request with its peer's pid, or something the
+runtime saw happen) goes through ``handle``, which changes ``state``
+(``podd.core.state``) and returns what the runtime must do (``podd.core.effects``), in
+order. ``now`` is the runtime's clock (``trio.current_time()``), passed in so that every
+rule is a table test. A refusal is raised as the ``protocol`` error it answers with.
+
+The rules of each concern live beside this module (``events``, ``liveness``,
+``children``, ``stopping``, ``turn_flow``); ``handle`` dispatches to them and then
+carries out, itself, the effects that only change the state: a ``Notify`` is buffered
+(and may wake the agent or release a sibling's task), a ``BeginStop`` starts the stop's
+phases, ``DropQueuedWork`` and ``AbortStop`` settle the turns and the requesters. What
+is left for the runtime is I/O: replies, events upward, the journal, processes, timers.
+"""
+
+from __future__ import annotations
+
+from podd.core import turn_flow
+from podd.core.children import on_child_exited
+from podd.core.effects import (
+    AbortStop,
+    BeginStop,
+    DropQueuedWork,
+    Effect,
+    FinishStop,
+    Log,
+    Notify,
+    PersistRegistry,
+    Publish,
+    ReplyTo,
+)
+from podd.core.events import on_flush_events, on_pod_event
+from podd.core.inputs import (
+    AdoptAsked,
+    AdoptedBy,
+    AdoptedExited,
+    ChildExited,
+    ChildrenStopped,
+    DepsAnswered,
+    EventReceived,
+    FlushAsked,
+    Input,
+    NotificationArrived,
+    Orphaned,
+    OutboxFlushed,
+    ParentDied,
+    Reclaimed,
+    SendAsked,
+    SessionSeen,
+    SlotsGranted,
+    SpawnsSettled,
+    StopAsked,
+    TaskDue,
+    TurnDone,
+    TurnStopped,
+    WaitAsked,
+)
+from podd.core.liveness import (
+    on_adopt,
+    on_adopted,
+    on_adopted_exited,
+    on_orphaned,
+    on_parent_died,
+)
+from podd.core.notifications import Notification
+from podd.core.state import PodState
+from podd.core.stopping import (
+    begin_stop,
+    on_children_stopped,
+    on_outbox_flushed,
+    on_spawns_settled,
+    on_turn_stopped,
+)
+from podd.core.tombstones import Tombstone
+from protocol import Errored, ShutDown, ShutdownParams
+
+__all__ = ["handle"]
+
+
+def handle(state: PodState, event: Input, now: float) -> list[Effect]:
+    """Apply ``event`` to ``state``; the effects the runtime carries out, in order."""
+    return _settle(state, _dispatch(state, event, now), now)
+
+
+def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
+    registry, name = state.registry, state.name
+    plan = state.stop.plan
+    match event:
+        case EventReceived(event=pod_event, peer_pid=peer):
+            return on_pod_event(registry, state.tombstones, name, pod_event, peer)
+        case FlushAsked(pod_name=pod_name, peer_pid=peer):
+            return on_flush_events(registry, state.tombstones, pod_name, peer)
+        case AdoptAsked(params=params, peer_pid=peer):
+            return on_adopt(
+                registry,
+                name,
+                state.pid,
+                state.spec.socket,
+                state.lineage,
+                state.stop.stopping,
+                params,
+                peer,
+            )
+        case SendAsked(params=params, waiter=waiter):
+            return turn_flow.on_send(state, params, waiter)
+        case WaitAsked(waiter=waiter):
+            return turn_flow.on_wait(state, waiter)
+        case DepsAnswered(failed=failed, peer_pid=peer):
+            return turn_flow.on_deps(state, failed, peer)
+        case StopAsked(params=params, reason=reason, requester=requester):
+            if requester is not None:
+                state.stop.requesters.append(requester)
+            return [BeginStop(params, reason)]
+        case ChildExited(name=child, pid=pid, code=code):
+            return _child_exited(state, child, pid, code, now)
+        case AdoptedExited(name=child, pid=pid):
+            return on_adopted_exited(registry, child, pid)
+        case Reclaimed(record=record, cause=cause, clean=clean):
+            registry.remove(record.pod_name)
+            state.tombstones.bury(
+                record.pod_name, Tombstone(record.pid, record.incarnation, record.last_seq)
+            )
+            gone = (
+                ShutDown(record.pod_name, reason=f"pod {cause}")
+                if clean
+                else Errored(record.pod_name, f"pod died: {cause}")
+            )
+            # Made here, not applied from the wire: the feed gets it as this pod's own.
+            return [PersistRegistry(), Notify(Notification.of(gone)), Publish(gone)]
+        case NotificationArrived(notification=notification):
+            return [Notify(notification)]
+        case ParentDied():
+            return on_parent_died(state.lineage, state.stop.stopping)
+        case AdoptedBy(ancestor=ancestor, pid=pid):
+            state.lineage, effects = on_adopted(state.lineage, ancestor, pid)
+            return [Log(f"adopted by {ancestor.name}", warning=True), *effects]
+        case Orphaned():
+            return [Log("no live ancestor is left: stopping", warning=True), *on_orphaned()]
+        case SpawnsSettled():
+            return on_spawns_settled(plan, registry, name) if plan is not None else []
+        case ChildrenStopped(outcomes=outcomes):
+            if plan is None:
+                return []
+            return on_children_stopped(
+                plan,
+                outcomes,
+                turn_running=state.turns.running,
+                queued_work=state.turns.has_queued_work(),
+                self_name=name,
+                now=now,
+            )
+        case TurnStopped(outcome=outcome):
+            return on_turn_stopped(plan, outcome, name, now) if plan is not None else []
+        case OutboxFlushed():
+            return on_outbox_flushed(plan, registry, name) if plan is not None else []
+        case TaskDue():
+            return turn_flow.on_task_due(state)
+        case SlotsGranted(work=work, leases=leases):
+            return turn_flow.on_slots_granted(state, work, leases)
+        case SessionSeen(session=session):
+            return turn_flow.on_session(state, session)
+        case TurnDone(record=record):
+            return turn_flow.on_turn_done(state, record)
+    raise TypeError(f"not an input of the pod: {event!r}")
+
+
+def _child_exited(state: PodState, name: str, pid: int, code: int, now: float) -> list[Effect]:
+    """A direct child's process ended: its spec is kept for its restart policy."""
+    children = state.children
+    spec = children.specs.pop(name, None)
+    if spec is not None:
+        children.restart_specs[name] = spec
+    return on_child_exited(
+        state.registry,
+        name,
+        pid,
+        code,
+        policy=spec.restart if spec is not None else None,
+        stopping=state.stop.stopping,
+        tracker=children.tracker(name),
+        now=now,
+    )
+
+
+def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
+    """Carry out the effects that only change the state; keep the rest, in order."""
+    out: list[Effect] = []
+    for effect in effects:
+        match effect:
+            case Notify(notification=notification):
+                out += _settle(state, turn_flow.notify(state, notification), now)
+            case BeginStop(params=params, reason=reason):
+                out += _settle(state, _begin_stop(state, params, reason, now), now)
+            case DropQueuedWork():
+                out += turn_flow.drop_queued_work(state)
+            case AbortStop(outcome=outcome):
+                # Something outlived the deadline and was left running: the stop is
+                # given up, the requesters are told, the pod goes on.
+                state.stop.stopping, state.stop.plan = False, None
+                out += _answer_stop(state, outcome)
+            case FinishStop(outcome=outcome):
+                out.append(FinishStop(outcome, tuple(state.stop.requesters)))
+            case _:
+                out.append(effect)
+    return out
+
+
+def _begin_stop(state: PodState, params: ShutdownParams, reason: str, now: float) -> list[Effect]:
+    if state.stop.stopping:
+        return []
+    state.stop.stopping, state.stop.reason = True, reason
+    state.stop.plan, effects = begin_stop(
+        params,
+        reason,
+        now,
+        spawns_pending=bool(state.children.pending),
+        registry=state.registry,
+        self_name=state.name,
+    )
+    return [Log(f"stopping: {reason}"), *effects]
+
+
+def _answer_stop(state: PodState, outcome: str) -> list[Effect]:
+    effects: list[Effect] = [
+        ReplyTo(requester, {"outcome": outcome, "pid": state.pid})
+        for requester in state.stop.requesters
+    ]
+    state.stop.requesters.clear()
+    return effects
