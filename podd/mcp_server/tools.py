@@ -6,17 +6,22 @@ and the positional arguments, so no text is taken for an option), runs it throug
 ``ToolError`` naming the podd error code. Where the CLI reports a turn that errored
 with exit status 1 and the turn's record on stdout (``send --wait``, ``wait``,
 ``result``), the record is the result, not an error.
+
+A tool's docstring is its description; its parameters' types, bounds and descriptions
+are ``podd.mcp_server.schema``'s, and so are the server's instructions.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal
+from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
 
+# The tools' signatures name the parameter types of ``schema``: it is imported at run
+# time, as the tools' JSON schemas are made from those names.
+from podd.mcp_server import schema
 from podd.mcp_server.runner import EXIT_FAILED, CliRunner, failure_of, json_document
 
 __all__ = ["build_server"]
@@ -33,30 +38,6 @@ on; ``wait_for_pod`` waits again)."""
 
 MARGIN = 30.0
 """Seconds a command with a timeout of its own gets past that timeout."""
-
-Name = Annotated[
-    str,
-    Field(
-        description="A pod's name: lower-case letters, digits, '_', '.', '-', starting "
-        "with a letter or digit, at most 63 characters."
-    ),
-]
-
-
-def _instructions(as_pod: str | None) -> str:
-    who = (
-        f"You act as pod '{as_pod}': pods you spawn are its children, and what they do "
-        "reaches you as its notifications (read_notifications)."
-        if as_pod
-        else "You act for no pod: pods you spawn are root pods, each a tree of its own."
-    )
-    return (
-        "podd supervises trees of agent pods on this host. A pod is a process that runs "
-        "its agent command once per turn (the turn's text is the agent's input) and may "
-        "spawn child pods, giving them part of its filesystem scope. When a child's turn "
-        "ends, its parent gets a notification. " + who + " Tool errors start with a podd "
-        "error code (already_exists, not_found, scope_not_subset, invalid_params, ...)."
-    )
 
 
 async def _run(
@@ -86,82 +67,35 @@ async def _run(
     raise ToolError(f"{text}; {after_timeout}" if run.status is None and after_timeout else text)
 
 
+def _loop_options(until: str | None, max_iterations: int | None) -> list[str]:
+    """The options of a turn repeated ``until`` a token shows (spawn's and send's)."""
+    options = [] if until is None else [f"--until={until}"]
+    if max_iterations is not None:
+        options.append(f"--max-iterations={max_iterations}")
+    return options
+
+
 def build_server(cli: CliRunner) -> MCPServer:
     """The MCP server whose tools run ``podd`` commands through ``cli``."""
     server: MCPServer = MCPServer(
-        "podd", instructions=_instructions(cli.as_pod), log_level="WARNING"
+        "podd", instructions=schema.instructions(cli.as_pod), log_level="WARNING"
     )
 
     @server.tool()
     async def spawn_pod(
-        name: Name,
-        agent: Annotated[
-            str | None,
-            Field(
-                description="The command line run by /bin/sh -c once per turn; the turn's "
-                "input reaches it on stdin (a claude or codex command gets it as its "
-                "prompt). Omit it for a pure supervisor, which runs no turns."
-            ),
-        ] = None,
-        task: Annotated[
-            str | None, Field(description="The input of a first turn, started at once.")
-        ] = None,
-        scope: Annotated[
-            tuple[str, ...],
-            Field(
-                description="Paths the pod may use: 'PATH' or 'PATH:read' to read, "
-                "'PATH:write' to write (relative to this server's working directory). "
-                "A child's paths must lie inside its parent's scope. Default: a root pod "
-                "writes its cwd; a child reads its parent's scope and writes nothing."
-            ),
-        ] = (),
-        cwd: Annotated[
-            str | None,
-            Field(description="The agent's working directory (default: this server's)."),
-        ] = None,
-        driver: Annotated[
-            Literal["auto", "shell", "claude", "codex"],
-            Field(
-                description="How the agent is run: 'auto' picks claude or codex when "
-                "the command runs one of them, else shell."
-            ),
-        ] = "auto",
-        env: Annotated[
-            dict[str, str] | None, Field(description="Environment variables for the agent.")
-        ] = None,
-        until: Annotated[
-            str | None,
-            Field(
-                description="Repeat the task, as one turn, until a result contains this "
-                "token (a result containing BLOCKED ends it as errored)."
-            ),
-        ] = None,
-        max_iterations: Annotated[
-            int | None,
-            Field(ge=1, description="With until: give up after this many iterations (10)."),
-        ] = None,
-        after: Annotated[
-            tuple[str, ...],
-            Field(
-                description="Pods with the same parent that must each finish a turn "
-                "before this pod's task starts."
-            ),
-        ] = (),
-        wake_on_notify: Annotated[
-            bool,
-            Field(description="Run a turn whenever a notification reaches the idle pod."),
-        ] = False,
-        turn_timeout: Annotated[
-            float | None,
-            Field(gt=0, description="Seconds a turn may run before it is killed (1800)."),
-        ] = None,
-        mcp: Annotated[
-            bool,
-            Field(
-                description="Claude agents: give the agent these podd tools, acting as "
-                "the new pod (so it can spawn and drive pods of its own)."
-            ),
-        ] = False,
+        name: schema.Name,
+        agent: schema.Agent = None,
+        task: schema.Task = None,
+        scope: schema.Scope = (),
+        cwd: schema.Cwd = None,
+        driver: schema.Driver = "auto",
+        env: schema.Env = None,
+        until: schema.SpawnUntil = None,
+        max_iterations: schema.MaxIterations = None,
+        after: schema.After = (),
+        wake_on_notify: schema.WakeOnNotify = False,
+        turn_timeout: schema.TurnTimeout = None,
+        mcp: schema.Mcp = False,
     ) -> dict[str, Any]:
         """Start a new pod and return {name, pid, socket} once it accepts requests.
 
@@ -186,10 +120,7 @@ def build_server(cli: CliRunner) -> MCPServer:
             if not key or "=" in key:
                 raise ToolError(f"invalid_params: {key!r} cannot name an environment variable")
             options.append(f"--env={key}={value}")
-        if until is not None:
-            options.append(f"--until={until}")
-        if max_iterations is not None:
-            options.append(f"--max-iterations={max_iterations}")
+        options += _loop_options(until, max_iterations)
         if after:
             options.append(f"--after={','.join(after)}")
         if wake_on_notify:
@@ -202,38 +133,15 @@ def build_server(cli: CliRunner) -> MCPServer:
 
     @server.tool()
     async def send_to_pod(
-        name: Name,
-        text: Annotated[str, Field(min_length=1, description="The turn's input.")],
-        wait: Annotated[
-            bool,
-            Field(description="Block until the turn ends and return its record."),
-        ] = False,
-        queue: Annotated[
-            bool,
-            Field(description="If the pod is busy, queue the turn instead of refusing."),
-        ] = False,
-        priority: Annotated[
-            int, Field(description="With queue: higher runs first, FIFO within a priority.")
-        ] = 0,
-        new_session: Annotated[
-            bool,
-            Field(description="LLM agents: start a new conversation instead of resuming."),
-        ] = False,
-        until: Annotated[
-            str | None,
-            Field(
-                description="Repeat the input, as one turn, until a result contains this "
-                "token (a result containing BLOCKED ends it as errored)."
-            ),
-        ] = None,
-        max_iterations: Annotated[
-            int | None,
-            Field(ge=1, description="With until: give up after this many iterations (10)."),
-        ] = None,
-        budget_s: Annotated[
-            float | None,
-            Field(gt=0, description="With until: seconds for all iterations together."),
-        ] = None,
+        name: schema.Name,
+        text: schema.Text,
+        wait: schema.Wait = False,
+        queue: schema.Queue = False,
+        priority: schema.Priority = 0,
+        new_session: schema.NewSession = False,
+        until: schema.SendUntil = None,
+        max_iterations: schema.MaxIterations = None,
+        budget_s: schema.Budget = None,
     ) -> dict[str, Any]:
         """Start a turn of a pod with `text` as its input.
 
@@ -251,10 +159,7 @@ def build_server(cli: CliRunner) -> MCPServer:
             options += ["--queue", f"--priority={priority}"]
         if new_session:
             options.append("--new-session")
-        if until is not None:
-            options.append(f"--until={until}")
-        if max_iterations is not None:
-            options.append(f"--max-iterations={max_iterations}")
+        options += _loop_options(until, max_iterations)
         if budget_s is not None:
             options.append(f"--budget={budget_s}")
         return await _run(
@@ -269,10 +174,8 @@ def build_server(cli: CliRunner) -> MCPServer:
 
     @server.tool()
     async def wait_for_pod(
-        name: Name,
-        timeout_s: Annotated[
-            float, Field(gt=0, description="Seconds to wait before giving up.")
-        ] = 600.0,
+        name: schema.Name,
+        timeout_s: schema.WaitTimeout = 600.0,
     ) -> dict[str, Any]:
         """Wait until a pod has nothing running, queued or waiting; return {pod,
         last_turn}: the record of its last turn (outcome finished or errored, result,
@@ -288,10 +191,8 @@ def build_server(cli: CliRunner) -> MCPServer:
 
     @server.tool()
     async def pod_result(
-        name: Name,
-        turn: Annotated[
-            int | None, Field(ge=1, description="That turn's record instead of the last.")
-        ] = None,
+        name: schema.Name,
+        turn: schema.ResultTurn = None,
     ) -> dict[str, Any]:
         """The record of a pod's last (or given) turn: turn, outcome (finished or
         errored), cause, exit_code, result (the agent's final message), duration_s,
@@ -304,17 +205,11 @@ def build_server(cli: CliRunner) -> MCPServer:
 
     @server.tool()
     async def read_pod_output(
-        name: Name,
-        turn: Annotated[int | None, Field(ge=1, description="Only this turn.")] = None,
-        stderr: Annotated[
-            bool, Field(description="What the agent wrote on stderr instead.")
-        ] = False,
-        raw: Annotated[
-            bool, Field(description="The agent's own lines, as written (LLM agents).")
-        ] = False,
-        max_chars: Annotated[
-            int, Field(ge=1, description="Keep only the last this many characters.")
-        ] = 20000,
+        name: schema.Name,
+        turn: schema.OutputTurn = None,
+        stderr: schema.Stderr = False,
+        raw: schema.Raw = False,
+        max_chars: schema.MaxChars = 20000,
     ) -> dict[str, Any]:
         """What a pod's agent wrote, all turns in order (or one turn): {pod, output,
         truncated, omitted_chars}.
@@ -355,18 +250,14 @@ def build_server(cli: CliRunner) -> MCPServer:
         return await _run(cli, "ls", [])
 
     @server.tool()
-    async def pod_status(name: Name) -> dict[str, Any]:
+    async def pod_status(name: schema.Name) -> dict[str, Any]:
         """One pod in detail: state, pid, parent, turns, scope rules, children,
         notifications_pending, queue, last_turn (its record), session_id, cost_usd."""
         return await _run(cli, "status", [], [name])
 
     @server.tool()
     async def read_notifications(
-        name: Annotated[
-            str | None,
-            Field(description="Whose notifications (default: the pod this server acts as)."),
-        ] = None,
-        peek: Annotated[bool, Field(description="Read them without removing them.")] = False,
+        name: schema.NotificationsOf = None, peek: schema.Peek = False
     ) -> dict[str, Any]:
         """A pod's notifications, oldest first, removed once read (unless peek):
         {notifications: [{text, event}]}. A notification says a child finished a turn
@@ -377,14 +268,9 @@ def build_server(cli: CliRunner) -> MCPServer:
 
     @server.tool()
     async def stop_pod(
-        name: Name,
-        timeout_s: Annotated[
-            float, Field(gt=0, description="Seconds before what is left is killed.")
-        ] = 10.0,
-        drain: Annotated[
-            bool,
-            Field(description="Let a turn in progress finish (its queue is discarded)."),
-        ] = False,
+        name: schema.Name,
+        timeout_s: schema.StopTimeout = 10.0,
+        drain: schema.Drain = False,
     ) -> dict[str, Any]:
         """Stop a pod and its whole subtree, children first: {pod, outcome}. outcome is
         clean, drained_with_discards or force_killed. A turn in progress is cancelled
@@ -397,12 +283,7 @@ def build_server(cli: CliRunner) -> MCPServer:
         )
 
     @server.tool()
-    async def reclaim_pods(
-        name: Annotated[
-            str | None,
-            Field(description="Reclaim only in this pod's registry (default: the whole root)."),
-        ] = None,
-    ) -> dict[str, Any]:
+    async def reclaim_pods(name: schema.ReclaimIn = None) -> dict[str, Any]:
         """Remove pods whose process died and return their scope to their parents:
         {reclaimed: [{pod, by, reason}]}."""
         return await _run(cli, "reclaim", [], [] if name is None else [name])

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 import trio
 
-from podd.cli.events import Update
-from podd.cli.top import Model, layout, render
+from podd.cli.follower import Update
+from podd.cli.top import layout, render
+from podd.cli.top_model import Model
 from tests.conftest import Podd
 from tests.e2e import test_events as injection
 from tests.e2e.support import RawConnection, raw_call, result_of, wait_for
