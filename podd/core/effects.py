@@ -13,8 +13,9 @@ import attrs
 
 from podd.core.notifications import Notification
 from podd.core.registry import ChildRecord
+from podd.core.spec import PodSpec
 from podd.core.turns import Work
-from protocol import PodEvent, ShutdownParams
+from protocol import PodEvent, ProtocolError, ShutdownParams
 
 __all__ = [
     "AbortStop",
@@ -33,10 +34,13 @@ __all__ = [
     "Reclaim",
     "ReleaseLeases",
     "Reply",
+    "ReplyError",
     "ReplyTo",
+    "ReplyWhenPersisted",
     "RestartLater",
     "RetargetOutbox",
     "RunTurn",
+    "StartChild",
     "StopChildren",
     "StopTurn",
     "TakeSlots",
@@ -45,6 +49,7 @@ __all__ = [
     "TurnOver",
     "WaitSpawns",
     "WatchAdopted",
+    "WatchChild",
     "WatchParent",
     "WriteInfo",
 ]
@@ -95,10 +100,12 @@ class Reclaim:
 
 @attrs.frozen
 class RestartLater:
-    """Start the child ``name`` again, from its last state, in ``delay`` seconds."""
+    """Start the child ``name`` again, from its last state, in ``delay`` seconds
+    (``spec``: its last spec, filled in by ``podd.core.machine``)."""
 
     name: str
     delay: float
+    spec: PodSpec | None = None
 
 
 @attrs.frozen
@@ -267,6 +274,38 @@ class TurnOver:
 
 
 @attrs.frozen
+class StartChild:
+    """Start the child pod of ``spec`` (its name and scope are reserved); ``ChildStarted``,
+    then ``ChildReady`` or ``ChildFailedToStart`` follow."""
+
+    spec: PodSpec
+    waiter: Any
+
+
+@attrs.frozen
+class WatchChild:
+    """Watch the started child's process; ``ChildExited`` follows when it ends."""
+
+    name: str
+
+
+@attrs.frozen
+class ReplyWhenPersisted:
+    """Answer ``waiter`` with ``result`` once the registry file holds what it holds now."""
+
+    waiter: Any
+    result: Any
+
+
+@attrs.frozen
+class ReplyError:
+    """Answer ``waiter`` with the error ``error``."""
+
+    waiter: Any
+    error: ProtocolError
+
+
+@attrs.frozen
 class TellPrerequisites:
     """Tell the child ``waiter`` that the siblings its task waits for finished
     (``failed`` None), or why its task is skipped."""
@@ -305,4 +344,8 @@ Effect = (
     | ReleaseLeases
     | TurnOver
     | TellPrerequisites
+    | StartChild
+    | WatchChild
+    | ReplyWhenPersisted
+    | ReplyError
 )

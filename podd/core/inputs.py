@@ -14,16 +14,19 @@ import attrs
 
 from podd.core.notifications import Notification
 from podd.core.registry import ChildRecord
-from podd.core.spec import Ancestor
+from podd.core.spec import Ancestor, PodSpec
 from podd.core.state import Waiter
 from podd.core.turns import Work
-from protocol import AdoptParams, PodEvent, SendParams, ShutdownParams
+from protocol import AdoptParams, PodEvent, ProtocolError, SendParams, ShutdownParams
 
 __all__ = [
     "AdoptAsked",
     "AdoptedBy",
     "AdoptedExited",
     "ChildExited",
+    "ChildFailedToStart",
+    "ChildReady",
+    "ChildStarted",
     "ChildrenStopped",
     "DepsAnswered",
     "EventReceived",
@@ -37,6 +40,7 @@ __all__ = [
     "SendAsked",
     "SessionSeen",
     "SlotsGranted",
+    "SpawnAsked",
     "SpawnsSettled",
     "StopAsked",
     "TaskDue",
@@ -106,6 +110,41 @@ class StopAsked:
 
 
 # --- What the runtime saw ------------------------------------------------------------
+
+
+@attrs.frozen
+class SpawnAsked:
+    """A child of ``spec`` is to be started (``spawn``, ``restart_child``, a restart by
+    policy: ``waiter`` None); the runtime has checked what only the system can tell."""
+
+    spec: PodSpec
+    waiter: Waiter | None
+
+
+@attrs.frozen
+class ChildStarted:
+    """The child's process exists; it is not ready yet."""
+
+    spec: PodSpec
+    pid: int
+
+
+@attrs.frozen
+class ChildReady:
+    """The child's socket accepts connections."""
+
+    spec: PodSpec
+    pid: int
+    socket: str
+    start_time: float
+    waiter: Waiter | None
+
+
+@attrs.frozen
+class ChildFailedToStart:
+    spec: PodSpec
+    error: ProtocolError
+    waiter: Waiter | None
 
 
 @attrs.frozen
@@ -211,7 +250,11 @@ class TurnDone:
 
 
 Input = (
-    EventReceived
+    SpawnAsked
+    | ChildStarted
+    | ChildReady
+    | ChildFailedToStart
+    | EventReceived
     | FlushAsked
     | AdoptAsked
     | SendAsked

@@ -7,7 +7,7 @@ order. ``now`` is the runtime's clock (``trio.current_time()``), passed in so th
 rule is a table test. A refusal is raised as the ``protocol`` error it answers with.
 
 The rules of each concern live beside this module (``events``, ``liveness``,
-``children``, ``stopping``, ``turn_flow``); ``handle`` dispatches to them and then
+``spawning``, ``children``, ``stopping``, ``turn_flow``); ``handle`` dispatches to them and then
 carries out, itself, the effects that only change the state: a ``Notify`` is buffered
 (and may wake the agent or release a sibling's task), a ``BeginStop`` starts the stop's
 phases, ``DropQueuedWork`` and ``AbortStop`` settle the turns and the requesters. What
@@ -16,7 +16,7 @@ is left for the runtime is I/O: replies, events upward, the journal, processes, 
 
 from __future__ import annotations
 
-from podd.core import turn_flow
+from podd.core import spawning, turn_flow
 from podd.core.children import on_child_exited
 from podd.core.effects import (
     AbortStop,
@@ -29,6 +29,7 @@ from podd.core.effects import (
     PersistRegistry,
     Publish,
     ReplyTo,
+    RestartLater,
 )
 from podd.core.events import on_flush_events, on_pod_event
 from podd.core.inputs import (
@@ -36,7 +37,10 @@ from podd.core.inputs import (
     AdoptedBy,
     AdoptedExited,
     ChildExited,
+    ChildFailedToStart,
+    ChildReady,
     ChildrenStopped,
+    ChildStarted,
     DepsAnswered,
     EventReceived,
     FlushAsked,
@@ -49,6 +53,7 @@ from podd.core.inputs import (
     SendAsked,
     SessionSeen,
     SlotsGranted,
+    SpawnAsked,
     SpawnsSettled,
     StopAsked,
     TaskDue,
@@ -87,6 +92,14 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
     registry, name = state.registry, state.name
     plan = state.stop.plan
     match event:
+        case SpawnAsked(spec=spec, waiter=waiter):
+            return spawning.on_spawn_asked(state, spec, waiter)
+        case ChildStarted(spec=spec, pid=pid):
+            return spawning.on_child_started(state, spec, pid)
+        case ChildReady(spec=spec, pid=pid, socket=socket, start_time=started, waiter=waiter):
+            return spawning.on_spawn_succeeded(state, spec, pid, socket, started, waiter)
+        case ChildFailedToStart(spec=spec, error=error, waiter=waiter):
+            return spawning.on_spawn_failed(state, spec, error, waiter, now)
         case EventReceived(event=pod_event, peer_pid=peer):
             return on_pod_event(registry, state.tombstones, name, pod_event, peer)
         case FlushAsked(pod_name=pod_name, peer_pid=peer):
@@ -138,7 +151,10 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
         case Orphaned():
             return [Log("no live ancestor is left: stopping", warning=True), *on_orphaned()]
         case SpawnsSettled():
-            return on_spawns_settled(plan, registry, name) if plan is not None else []
+            # The deadline of the spawns' phase (the last spawn settling ends it sooner).
+            if plan is None or plan.phase != "spawns":
+                return []
+            return on_spawns_settled(plan, registry, name)
         case ChildrenStopped(outcomes=outcomes):
             if plan is None:
                 return []
@@ -201,6 +217,9 @@ def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
                 out += _answer_stop(state, outcome)
             case FinishStop(outcome=outcome):
                 out.append(FinishStop(outcome, tuple(state.stop.requesters)))
+            case RestartLater(name=child, delay=delay):
+                spec = state.children.restart_specs.pop(child)
+                out.append(RestartLater(child, delay, spec))
             case _:
                 out.append(effect)
     return out

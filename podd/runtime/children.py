@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 from typing import Any
@@ -11,11 +10,16 @@ import attrs
 import trio
 
 from podd.core import scope
-from podd.core.children import restart_effects
-from podd.core.inputs import ChildExited, NotificationArrived
+from podd.core.inputs import (
+    ChildExited,
+    ChildFailedToStart,
+    ChildReady,
+    ChildStarted,
+    NotificationArrived,
+    SpawnAsked,
+)
 from podd.core.names import check_name
 from podd.core.notifications import Notification
-from podd.core.registry import ChildRecord
 from podd.core.spec import PodSpec, agent_driver, slot_holders_below
 from podd.errors import UsageError
 from podd.proc.facts import is_alive
@@ -23,7 +27,7 @@ from podd.runtime.loop import LATER, PodCore
 from podd.runtime.server import Connection
 from podd.spawn.agent_command import check_agent
 from podd.spawn.child_process import ChildProcess, spawn_child
-from podd.spawn.spawner import Ready, SpawnError
+from podd.spawn.spawner import SpawnError
 from podd.store.journal import read_stopped
 from podd.store.pod_files import read_info
 from protocol import (
@@ -34,7 +38,6 @@ from protocol import (
     ProtocolError,
     Request,
     RestartChildParams,
-    ScopeSubDelegated,
     ShuttingDown,
     SpawnFailed,
     SpawnParams,
@@ -116,9 +119,7 @@ class ChildrenMixin(PodCore):
             max_running=params.max_running,
             slot_holders=slot_holders_below(self.spec),
         )
-        if spec.after:
-            self.state.children.prerequisites[name] = set(spec.after)
-        self._start_child(spec, conn, request.id)
+        self.apply(SpawnAsked(spec, (conn, request.id)))
         return LATER
 
     def _is_child(self, name: str) -> bool:
@@ -139,22 +140,12 @@ class ChildrenMixin(PodCore):
         if is_alive(info.pid, info.start_time):
             raise PodExists(f"a pod named {name!r} is running under {self.spec.root}")
 
-    def _start_child(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
-        """Reserve the name and scope, and start the child in the background."""
-        spec = attrs.evolve(
-            spec,
-            parent=self.name,
-            parent_socket=self.spec.socket,
-            parent_pid=self.pid,
-            ancestors=self.state.lineage.upward(),
-        )
-        self.state.children.pending[spec.name] = list(spec.scope)
-        self._spawns_settled = trio.Event()
-        self.background(self._run_spawn, spec, conn, request_id)
+    def _start_child(self, spec: PodSpec, waiter: Any) -> None:
+        self.background(self._run_spawn, spec, waiter)
 
-    async def _run_spawn(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+    async def _run_spawn(self, spec: PodSpec, waiter: Any) -> None:
         def started(pid: int) -> None:
-            self.post("child_started", functools.partial(self._child_started, spec, pid))
+            self.post("child_started", lambda: self.apply(ChildStarted(spec, pid)))
 
         try:
             proc, ready = await spawn_child(spec, started, self.forkserver)
@@ -166,90 +157,23 @@ class ChildrenMixin(PodCore):
             else:
                 log.exception("spawning %s failed", spec.name)
                 error = SpawnFailed(f"spawning {spec.name!r} failed: {exc!r}")
-            self.post("spawn_failed", lambda: self._spawn_failed(spec, conn, request_id, error))
+            failed = ChildFailedToStart(spec, error, waiter)
+            self.post("spawn_failed", lambda: self.apply(failed))
             return
-        self.post("spawn_done", lambda: self._spawn_done(spec, proc, ready, conn, request_id))
 
-    def _child_started(self, spec: PodSpec, pid: int) -> None:
-        self.state.registry.add_starting(
-            ChildRecord(
-                pod_name=spec.name,
-                socket_path=spec.socket,
-                scope_delegated=list(spec.scope),
-                callback_address=self.spec.socket,
-                pid=pid,
-                start_time=0.0,
-                parent_pod=self.name,
-                incarnation=spec.incarnation,
-                restart=spec.restart,
-            )
-        )
+        def done() -> None:
+            self._processes[spec.name] = proc
+            self.apply(ChildReady(spec, ready.pid, ready.socket, ready.start_time, waiter))
 
-    def _spawn_settled(self, name: str) -> None:
-        del self.state.children.pending[name]
-        if not self.state.children.pending:
-            self._spawns_settled.set()
+        self.post("spawn_done", done)
 
-    def _spawn_failed(
-        self, spec: PodSpec, conn: Connection | None, request_id: Any, error: ProtocolError
-    ) -> None:
-        self._spawn_settled(spec.name)
-        self.state.registry.discard_starting(spec.name)
-        self.state.children.prerequisites.pop(spec.name, None)
-        if conn is not None:
-            conn.reply(encode_error(request_id, error), answers=request_id is not None)
-        if spec.restore and conn is None:
-            # A restart by policy failed: it counts as a failure of the child.
-            failed = Errored(spec.name, f"restart failed: {error.message}")
-            self.apply(NotificationArrived(Notification.of(failed)))
-            self._maybe_restart(spec, failed=True)
+    def _reply_error(self, waiter: Any, error: ProtocolError) -> None:
+        conn, request_id = waiter
+        conn.reply(encode_error(request_id, error), answers=request_id is not None)
 
-    def _spawn_done(
-        self,
-        spec: PodSpec,
-        proc: ChildProcess,
-        ready: Ready,
-        conn: Connection | None,
-        request_id: Any,
-    ) -> None:
-        self._spawn_settled(spec.name)
-        record = self.state.registry.confirm(spec.name) or ChildRecord(
-            pod_name=spec.name,
-            socket_path=ready.socket,
-            scope_delegated=list(spec.scope),
-            callback_address=self.spec.socket,
-            pid=ready.pid,
-            start_time=ready.start_time,
-            parent_pod=self.name,
-            incarnation=spec.incarnation,
-            restart=spec.restart,
-        )
-        record.socket_path, record.start_time = ready.socket, ready.start_time
-        self.state.registry.add(record)
-        self.registry_changed()
-        self.state.tombstones.forget(spec.name)
-        self._processes[spec.name] = proc
-        self.state.children.specs[spec.name] = spec
-        self.background(self._watch_child, spec.name, proc)
-        self.outbox.post(
-            ScopeSubDelegated(
-                parent_pod=self.name,
-                sub_pod=spec.name,
-                sub_socket=ready.socket,
-                scope=list(spec.scope),
-                sub_pid=ready.pid,
-                sub_start_time=ready.start_time,
-            )
-        )
-        if self.state.stop.stopping:
-            log.info("child %s came up while stopping; it is stopped with the rest", spec.name)
-        if conn is not None and request_id is not None:
-            result = {
-                "name": spec.name,
-                "pid": ready.pid,
-                "socket": ready.socket,
-                "incarnation": spec.incarnation,
-            }
+    def _reply_when_persisted(self, waiter: Any, result: Any) -> None:
+        conn, request_id = waiter
+        if request_id is not None:
             self.background(self._reply_once_registered, conn, encode_result(request_id, result))
 
     async def _reply_once_registered(self, conn: Connection, frame: bytes) -> None:
@@ -258,6 +182,9 @@ class ChildrenMixin(PodCore):
         with trio.move_on_after(5.0):
             await self.registry_file.flush()
         conn.reply(frame)
+
+    def _watch(self, name: str) -> None:
+        self.background(self._watch_child, name, self._processes[name])
 
     async def _watch_child(self, name: str, proc: ChildProcess) -> None:
         code = await proc.wait()
@@ -270,44 +197,29 @@ class ChildrenMixin(PodCore):
 
     # --- Restarting ------------------------------------------------------------------
 
-    def _maybe_restart(self, spec: PodSpec, *, failed: bool) -> None:
-        """Apply the child's restart policy after a restart of it failed."""
-        self.state.children.restart_specs[spec.name] = spec
-        effects = restart_effects(
-            spec.name,
-            spec.restart,
-            failed=failed,
-            stopping=self.state.stop.stopping,
-            tracker=self.state.children.tracker(spec.name),
-            now=trio.current_time(),
-        )
-        self.run_effects(effects)
-
-    def _restart_later(self, name: str, delay: float) -> None:
-        spec = self.state.children.restart_specs.pop(name)
-        log.info("restarting %s in %.3f s", name, delay)
+    def _restart_later(self, spec: PodSpec, delay: float) -> None:
+        log.info("restarting %s in %.3f s", spec.name, delay)
 
         async def later() -> None:
             await trio.sleep(delay)
-            self.post("restart", lambda: self._restart(spec, None, None))
+            self.post("restart", lambda: self._restart(spec, None))
 
         self.background(later)
 
-    def _restart(self, spec: PodSpec, conn: Connection | None, request_id: Any) -> None:
+    def _restart(self, spec: PodSpec, waiter: Any) -> None:
         if self.state.stop.stopping:
             return
         try:
             self._check_name_free(spec.name)
             scope.check_delegation(self.spec.scope, self.state.held(), spec.scope)
         except ProtocolError as exc:
-            if conn is not None:
+            if waiter is not None:
                 raise
             refused = Errored(spec.name, f"restart refused: {exc.message}")
             self.apply(NotificationArrived(Notification.of(refused)))
             return
-        self._start_child(
-            attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True), conn, request_id
-        )
+        spec = attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True)
+        self.apply(SpawnAsked(spec, waiter))
 
     def _on_restart_child(self, conn: Connection, request: Request) -> Any:
         params: RestartChildParams = request.params
@@ -318,5 +230,5 @@ class ChildrenMixin(PodCore):
         info, _ = stopped
         if info.spec.parent != self.name:
             raise PodNotFound(f"pod {params.name!r} was not a child of {self.name!r}")
-        self._restart(info.spec, conn, request.id)
+        self._restart(info.spec, (conn, request.id))
         return LATER

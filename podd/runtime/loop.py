@@ -131,7 +131,6 @@ class PodCore(abc.ABC):
             if forkserver.available()
             else None
         )
-        self._spawns_settled = trio.Event()
         self._stopped = False
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[Job](4096)
         self._loop_task: trio.lowlevel.Task | None = None

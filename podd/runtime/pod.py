@@ -28,10 +28,13 @@ from podd.core.effects import (
     Reclaim,
     ReleaseLeases,
     Reply,
+    ReplyError,
     ReplyTo,
+    ReplyWhenPersisted,
     RestartLater,
     RetargetOutbox,
     RunTurn,
+    StartChild,
     StopChildren,
     StopTurn,
     TakeSlots,
@@ -40,6 +43,7 @@ from podd.core.effects import (
     TurnOver,
     WaitSpawns,
     WatchAdopted,
+    WatchChild,
     WatchParent,
     WriteInfo,
 )
@@ -131,8 +135,16 @@ class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
                         self.trace.write(text)
                 case Reclaim(record=record, cause=cause, clean=clean):
                     self._reclaim(record, cause, clean=clean)
-                case RestartLater(name=name, delay=delay):
-                    self._restart_later(name, delay)
+                case RestartLater(spec=spec, delay=delay) if spec is not None:
+                    self._restart_later(spec, delay)
+                case StartChild(spec=spec, waiter=waiter):
+                    self._start_child(spec, waiter)
+                case WatchChild(name=name):
+                    self._watch(name)
+                case ReplyWhenPersisted(waiter=waiter, result=value):
+                    self._reply_when_persisted(waiter, value)
+                case ReplyError(waiter=waiter, error=error):
+                    self._reply_error(waiter, error)
                 case WatchAdopted(name=name, pid=pid, start_time=started):
                     self.background(self._watch_adopted, name, pid, started)
                 case WatchParent(pid=pid):

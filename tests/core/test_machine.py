@@ -19,9 +19,12 @@ from podd.core.effects import (
     Publish,
     Reclaim,
     Reply,
+    ReplyError,
     ReplyTo,
+    ReplyWhenPersisted,
     RestartLater,
     RunTurn,
+    StartChild,
     StopChildren,
     StopTurn,
     TakeSlots,
@@ -29,11 +32,15 @@ from podd.core.effects import (
     Trace,
     TurnOver,
     WaitSpawns,
+    WatchChild,
 )
 from podd.core.inputs import (
     AdoptedBy,
     ChildExited,
+    ChildFailedToStart,
+    ChildReady,
     ChildrenStopped,
+    ChildStarted,
     DepsAnswered,
     EventReceived,
     Input,
@@ -41,6 +48,7 @@ from podd.core.inputs import (
     Reclaimed,
     SendAsked,
     SlotsGranted,
+    SpawnAsked,
     SpawnsSettled,
     StopAsked,
     TaskDue,
@@ -59,10 +67,12 @@ from protocol import (
     Forbidden,
     InvalidParams,
     NoAgent,
+    ScopeRule,
     SendParams,
     ShutDown,
     ShutdownParams,
     ShuttingDown,
+    SpawnFailed,
     TurnEnded,
 )
 from protocol.errors import QueueFull
@@ -390,7 +400,8 @@ class TestChildren:
         effects = run(state, ChildExited("a", 11, -9))
         assert [Reclaim, RestartLater] == [type(e) for e in effects]
         assert "killed by SIGKILL" == of(Reclaim, effects)[0].cause
-        assert ({}, {"a": spec}) == (state.children.specs, state.children.restart_specs)
+        assert spec == of(RestartLater, effects)[0].spec
+        assert ({}, {}) == (state.children.specs, state.children.restart_specs)
 
     def test_the_exit_of_a_pod_that_said_shut_down_is_nothing(self) -> None:
         state = state_of()
@@ -413,6 +424,80 @@ class TestChildren:
         state = state_of(record)
         effects = run(state, Reclaimed(record, "stopped", clean=True))
         assert [ShutDown("a", reason="pod stopped")] == [e.event for e in of(Publish, effects)]
+
+
+class TestSpawning:
+    """A spawn reserves its name and scope until it settles; a ready child is
+    registered, watched, reported upward and answered once the registry is on disk."""
+
+    def kid(self, **fields: Any) -> PodSpec:
+        rule = ScopeRule("/work/kid", "write")
+        return PodSpec(name="kid", root="/run/podd", cwd="/work", scope=[rule], **fields)
+
+    def test_a_spawn_reserves_and_starts_the_child_under_this_pod(self) -> None:
+        state = state_of(ancestors=[Ancestor("top", "/run/podd/top/sock")])
+        effects = run(state, SpawnAsked(self.kid(after=["a"]), WAITER))
+        (start,) = of(StartChild, effects)
+        assert (ME, state.pid, ["up", "top"]) == (
+            start.spec.parent,
+            start.spec.parent_pid,
+            [a.name for a in start.spec.ancestors],
+        )
+        assert ({"kid": [ScopeRule("/work/kid", "write")]}, {"kid": {"a"}}) == (
+            state.held(),
+            state.children.prerequisites,
+        )
+
+    def test_a_ready_child_is_registered_reported_and_answered(self) -> None:
+        state = state_of()
+        spec = self.kid()
+        run(state, SpawnAsked(spec, WAITER), ChildStarted(spec, 42))
+        assert "kid" not in state.registry  # starting: its events are accepted, not listed
+        effects = run(state, ChildReady(spec, 42, "/run/podd/kid/sock", 5.5, WAITER))
+        assert [PersistRegistry, WatchChild, PostEvent, ReplyWhenPersisted] == [
+            type(e) for e in effects
+        ]
+        report = of(PostEvent, effects)[0].event
+        assert (ME, "kid", 42) == (report.parent_pod, report.sub_pod, report.sub_pid)
+        result = {"name": "kid", "pid": 42, "socket": "/run/podd/kid/sock", "incarnation": 1}
+        assert ReplyWhenPersisted(WAITER, result) == effects[-1]
+        record = state.registry.get("kid")
+        assert ({}, 42, spec) == (
+            state.children.pending,
+            record and record.pid,
+            state.children.specs["kid"],
+        )
+
+    def test_a_failed_spawn_gives_everything_back_and_answers_the_error(self) -> None:
+        state = state_of()
+        spec = self.kid(after=["a"])
+        run(state, SpawnAsked(spec, WAITER), ChildStarted(spec, 42))
+        error = SpawnFailed("no such agent")
+        effects = run(state, ChildFailedToStart(spec, error, WAITER))
+        assert [ReplyError(WAITER, error)] == effects
+        assert ({}, {}, None) == (
+            state.children.pending,
+            state.children.prerequisites,
+            state.registry.get("kid"),
+        )
+
+    def test_a_failed_restart_by_policy_counts_as_a_failure(self) -> None:
+        state = state_of()
+        spec = self.kid(restart="always", restore=True)
+        run(state, SpawnAsked(spec, None))
+        effects = run(state, ChildFailedToStart(spec, SpawnFailed("gone"), None))
+        assert [RestartLater] == [type(e) for e in effects if not isinstance(e, Journal)]
+        failed = Errored("kid", "restart failed: gone")
+        assert [Notification.of(failed)] == state.notifications.peek()
+
+    def test_a_stop_waiting_for_spawns_goes_on_when_the_last_settles(self) -> None:
+        state = state_of()
+        spec = self.kid()
+        run(state, SpawnAsked(spec, WAITER), StopAsked(ShutdownParams(), "stopped"))
+        assert "spawns" == (state.stop.plan.phase if state.stop.plan else None)
+        effects = run(state, ChildReady(spec, 42, "/run/podd/kid/sock", 5.5, WAITER))
+        assert [StopChildren] == [type(e) for e in of(StopChildren, effects)]
+        assert [] == run(state, SpawnsSettled())  # the deadline, after the fact
 
 
 class TestLineage:
