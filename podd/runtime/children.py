@@ -45,24 +45,27 @@ from protocol import (
     encode_result,
 )
 
-__all__ = ["ChildrenMixin"]
+__all__ = ["Children"]
 
 log = logging.getLogger(__name__)
 
 
-class ChildrenMixin(PodCore):
+class Children:
     """Spawning, reclaiming and restarting children; state lives in ``PodCore``."""
+
+    def __init__(self, pod: PodCore) -> None:
+        self.pod = pod
 
     def _check_request(self, name: str) -> None:
         """What every request that starts a child needs: a running pod, a valid name."""
-        if self.state.stop.stopping:
-            raise ShuttingDown(f"pod {self.name!r} is stopping")
+        if self.pod.state.stop.stopping:
+            raise ShuttingDown(f"pod {self.pod.name!r} is stopping")
         try:
             check_name(name)
         except UsageError as exc:
             raise InvalidName(str(exc)) from exc
 
-    def _on_spawn(self, conn: Connection, request: Request) -> Any:
+    def on_spawn(self, conn: Connection, request: Request) -> Any:
         params: SpawnParams = request.params
         self._check_request(params.name)
         name = params.name
@@ -71,11 +74,11 @@ class ChildrenMixin(PodCore):
             if params.scope is not None:
                 rules = [scope.normalize_rule(r) for r in params.scope]
             else:
-                rules = scope.default_child_scope(self.spec.scope)
+                rules = scope.default_child_scope(self.pod.spec.scope)
         except ValueError as exc:
             raise SpawnFailed(str(exc)) from exc
-        scope.check_delegation(self.spec.scope, self.state.held(), rules)
-        cwd = os.path.abspath(params.cwd or self.spec.cwd)
+        scope.check_delegation(self.pod.spec.scope, self.pod.state.held(), rules)
+        cwd = os.path.abspath(params.cwd or self.pod.spec.cwd)
         if not os.path.isdir(cwd):
             raise SpawnFailed(f"cwd {cwd!r} is not a directory")
         if params.agent is not None:
@@ -92,12 +95,12 @@ class ChildrenMixin(PodCore):
         missing = [a for a in params.after if not self._is_child(a)]
         if missing:
             raise PodNotFound(
-                f"--after names no child of {self.name!r}: {', '.join(map(repr, missing))}"
+                f"--after names no child of {self.pod.name!r}: {', '.join(map(repr, missing))}"
             )
-        waits_for = [a for a in params.after if a not in self.state.children.finished]
+        waits_for = [a for a in params.after if a not in self.pod.state.children.finished]
         spec = PodSpec(
             name=name,
-            root=self.spec.root,
+            root=self.pod.spec.root,
             cwd=cwd,
             scope=rules,
             agent=params.agent,
@@ -105,7 +108,7 @@ class ChildrenMixin(PodCore):
             turn_timeout=params.turn_timeout,
             wake_on_notify=params.wake_on_notify,
             restart=params.restart,
-            reclaim_interval=self.spec.reclaim_interval,
+            reclaim_interval=self.pod.spec.reclaim_interval,
             nested_sandbox=params.nested_sandbox,
             driver=driver,
             env=dict(params.env),
@@ -117,38 +120,42 @@ class ChildrenMixin(PodCore):
             gate_timeout=params.gate_timeout,
             after=waits_for if params.task is not None else [],
             max_running=params.max_running,
-            slot_holders=slot_holders_below(self.spec),
+            slot_holders=slot_holders_below(self.pod.spec),
         )
-        self.apply(SpawnAsked(spec, (conn, request.id)))
+        self.pod.apply(SpawnAsked(spec, (conn, request.id)))
         return LATER
 
     def _is_child(self, name: str) -> bool:
         """Whether ``name`` is a direct child of this pod (not a pod further down)."""
-        record = self.state.registry.get(name)
-        return record is not None and record.parent_pod == self.name
+        record = self.pod.state.registry.get(name)
+        return record is not None and record.parent_pod == self.pod.name
 
     def _check_name_free(self, name: str) -> None:
         """Refuse a name in use here or by a live pod anywhere under the root. A dead
         pod's leftovers do not hold the name: the new pod clears them, as a root pod
         does (the child process makes the final, atomic claim on the directory)."""
-        if name == self.name or name in self.state.registry or name in self.state.children.pending:
+        if (
+            name == self.pod.name
+            or name in self.pod.state.registry
+            or name in self.pod.state.children.pending
+        ):
             raise PodExists(f"a pod named {name!r} already exists")
         try:
-            info = read_info(os.path.join(self.spec.root, name, "pod.json"))
+            info = read_info(os.path.join(self.pod.spec.root, name, "pod.json"))
         except (OSError, ValueError):
             return
         if is_alive(info.pid, info.start_time):
-            raise PodExists(f"a pod named {name!r} is running under {self.spec.root}")
+            raise PodExists(f"a pod named {name!r} is running under {self.pod.spec.root}")
 
-    def _start_child(self, spec: PodSpec, waiter: Any) -> None:
-        self.background(self._run_spawn, spec, waiter)
+    def start_child(self, spec: PodSpec, waiter: Any) -> None:
+        self.pod.background(self._run_spawn, spec, waiter)
 
     async def _run_spawn(self, spec: PodSpec, waiter: Any) -> None:
         def started(pid: int) -> None:
-            self.post("child_started", lambda: self.apply(ChildStarted(spec, pid)))
+            self.pod.post("child_started", lambda: self.pod.apply(ChildStarted(spec, pid)))
 
         try:
-            proc, ready = await spawn_child(spec, started, self.forkserver)
+            proc, ready = await spawn_child(spec, started, self.pod.forkserver)
         except Exception as exc:
             # Whatever went wrong, the request is answered and the name and scope it
             # reserved are released.
@@ -158,77 +165,79 @@ class ChildrenMixin(PodCore):
                 log.exception("spawning %s failed", spec.name)
                 error = SpawnFailed(f"spawning {spec.name!r} failed: {exc!r}")
             failed = ChildFailedToStart(spec, error, waiter)
-            self.post("spawn_failed", lambda: self.apply(failed))
+            self.pod.post("spawn_failed", lambda: self.pod.apply(failed))
             return
 
         def done() -> None:
-            self._processes[spec.name] = proc
-            self.apply(ChildReady(spec, ready.pid, ready.socket, ready.start_time, waiter))
+            self.pod.processes[spec.name] = proc
+            self.pod.apply(ChildReady(spec, ready.pid, ready.socket, ready.start_time, waiter))
 
-        self.post("spawn_done", done)
+        self.pod.post("spawn_done", done)
 
-    def _reply_error(self, waiter: Any, error: ProtocolError) -> None:
+    def reply_error(self, waiter: Any, error: ProtocolError) -> None:
         conn, request_id = waiter
         conn.reply(encode_error(request_id, error), answers=request_id is not None)
 
-    def _reply_when_persisted(self, waiter: Any, result: Any) -> None:
+    def reply_when_persisted(self, waiter: Any, result: Any) -> None:
         conn, request_id = waiter
         if request_id is not None:
-            self.background(self._reply_once_registered, conn, encode_result(request_id, result))
+            self.pod.background(
+                self._reply_once_registered, conn, encode_result(request_id, result)
+            )
 
     async def _reply_once_registered(self, conn: Connection, frame: bytes) -> None:
         """Answer a spawn once ``spawned_pods.json`` names the child: whoever reads the
         registry file after the spawn returned finds it there."""
         with trio.move_on_after(5.0):
-            await self.registry_file.flush()
+            await self.pod.registry_file.flush()
         conn.reply(frame)
 
-    def _watch(self, name: str) -> None:
-        self.background(self._watch_child, name, self._processes[name])
+    def watch(self, name: str) -> None:
+        self.pod.background(self._watch_child, name, self.pod.processes[name])
 
     async def _watch_child(self, name: str, proc: ChildProcess) -> None:
         code = await proc.wait()
-        self.post("child_exited", lambda: self._child_exited(name, proc.pid, code))
+        self.pod.post("child_exited", lambda: self._child_exited(name, proc.pid, code))
 
     def _child_exited(self, name: str, pid: int, code: int) -> None:
-        if self._processes.get(name) is not None and self._processes[name].pid == pid:
-            del self._processes[name]
-        self.apply(ChildExited(name, pid, code))
+        if self.pod.processes.get(name) is not None and self.pod.processes[name].pid == pid:
+            del self.pod.processes[name]
+        self.pod.apply(ChildExited(name, pid, code))
 
     # --- Restarting ------------------------------------------------------------------
 
-    def _restart_later(self, spec: PodSpec, delay: float) -> None:
+    def restart_later(self, spec: PodSpec, delay: float) -> None:
         log.info("restarting %s in %.3f s", spec.name, delay)
 
         async def later() -> None:
             await trio.sleep(delay)
-            self.post("restart", lambda: self._restart(spec, None))
+            self.pod.post("restart", lambda: self._restart(spec, None))
 
-        self.background(later)
+        self.pod.background(later)
 
     def _restart(self, spec: PodSpec, waiter: Any) -> None:
-        if self.state.stop.stopping:
+        if self.pod.state.stop.stopping:
             return
         try:
             self._check_name_free(spec.name)
-            scope.check_delegation(self.spec.scope, self.state.held(), spec.scope)
+            scope.check_delegation(self.pod.spec.scope, self.pod.state.held(), spec.scope)
         except ProtocolError as exc:
             if waiter is not None:
                 raise
             refused = Errored(spec.name, f"restart refused: {exc.message}")
-            self.apply(NotificationArrived(Notification.of(refused)))
+            self.pod.apply(NotificationArrived(Notification.of(refused)))
             return
         spec = attrs.evolve(spec, incarnation=spec.incarnation + 1, restore=True)
-        self.apply(SpawnAsked(spec, waiter))
+        self.pod.apply(SpawnAsked(spec, waiter))
 
-    def _on_restart_child(self, conn: Connection, request: Request) -> Any:
+    def on_restart_child(self, conn: Connection, request: Request) -> Any:
         params: RestartChildParams = request.params
         self._check_request(params.name)
-        stopped = read_stopped(self.spec.root, params.name)
+        stopped = read_stopped(self.pod.spec.root, params.name)
         if stopped is None:
             raise PodNotFound(f"no stopped or dead pod named {params.name!r} to restart")
         info, _ = stopped
-        if info.spec.parent != self.name:
-            raise PodNotFound(f"pod {params.name!r} was not a child of {self.name!r}")
+        if info.spec.parent != self.pod.name:
+            raise PodNotFound(f"pod {params.name!r} was not a child of {self.pod.name!r}")
         self._restart(info.spec, (conn, request.id))
         return LATER

@@ -32,18 +32,21 @@ from podd.store.journal import stopped_how
 from podd.store.leftovers import cleanup_pod_dir, crash_report
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 
-__all__ = ["LivenessMixin"]
+__all__ = ["Liveness"]
 
 log = logging.getLogger(__name__)
 
 
-class LivenessMixin(PodCore):
+class Liveness:
     """list_pods, reclaim_stale (on demand and periodic), adoption both ways."""
 
-    def _on_list_pods(self, conn: Connection, request: Request) -> Any:
+    def __init__(self, pod: PodCore) -> None:
+        self.pod = pod
+
+    def on_list_pods(self, conn: Connection, request: Request) -> Any:
         params: ListPodsParams = request.params
-        records = list(self.state.registry)
-        self.background(self._list_and_reply, records, params.probe_timeout, conn, request.id)
+        records = list(self.pod.state.registry)
+        self.pod.background(self._list_and_reply, records, params.probe_timeout, conn, request.id)
         return LATER
 
     async def _list_and_reply(
@@ -52,106 +55,108 @@ class LivenessMixin(PodCore):
         probes = await probe.probe_all(records, timeout)
         pods = [{**attrs.asdict(r), "liveness": probes[r.pod_name]} for r in records]
         if request_id is not None:
-            conn.reply(encode_result(request_id, {"pod": self.name, "pods": pods}))
+            conn.reply(encode_result(request_id, {"pod": self.pod.name, "pods": pods}))
 
-    def _on_reclaim_stale(self, conn: Connection, request: Request) -> Any:
+    def on_reclaim_stale(self, conn: Connection, request: Request) -> Any:
         params: ReclaimStaleParams = request.params
-        self.background(self._reclaim_stale, params.probe_timeout, conn, request.id)
+        self.pod.background(self._reclaim_stale, params.probe_timeout, conn, request.id)
         return LATER
 
     async def _reclaim_stale(
         self, timeout: float, conn: Connection | None = None, request_id: Any = None
     ) -> None:
-        records = list(self.state.registry)
+        records = list(self.pod.state.registry)
         probes = await probe.probe_all(records, timeout)
         dead = [r for r in records if probes[r.pod_name] == "dead"]
 
         def reclaim() -> None:
             reclaimed = []
             for record in dead:
-                current = self.state.registry.get(record.pod_name)
+                current = self.pod.state.registry.get(record.pod_name)
                 if (
                     current is not None
                     and current.pid == record.pid
                     and not is_alive(current.pid, current.start_time)
                 ):
-                    reclaimed.append(self._reclaim(current, "process gone (reclaim_stale)"))
+                    reclaimed.append(self.reclaim(current, "process gone (reclaim_stale)"))
             if conn is not None and request_id is not None:
                 conn.reply(encode_result(request_id, {"reclaimed": reclaimed}))
 
-        self.post("reclaim_stale", reclaim)
+        self.pod.post("reclaim_stale", reclaim)
 
-    async def _reclaim_periodically(self) -> None:
+    async def reclaim_periodically(self) -> None:
         while True:
             try:
                 await self._reclaim_stale(0.5)
             except Exception as exc:
                 log.exception("periodic reclaim failed")
-                self._report_fault("reclaim_stale", exc)
-            await trio.sleep(self.spec.reclaim_interval)
+                self.pod.report_fault("reclaim_stale", exc)
+            await trio.sleep(self.pod.spec.reclaim_interval)
 
-    def _reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
+    def reclaim(self, record: ChildRecord, cause: str, *, clean: bool = False) -> dict[str, Any]:
         """Remove a dead pod's leftovers, keeping its last state for ``podd restart``;
         the rules then drop its entry and scope and leave a notification naming the
         cause (for a pod further down too: reclaim_stale always says what it removed)."""
-        directory = os.path.join(self.spec.root, record.pod_name)
+        directory = os.path.join(self.pod.spec.root, record.pod_name)
         report = crash_report(directory)
         if report and not clean:
             cause = f"{cause}; it crashed: {report}"
         elif (
             not os.path.isdir(directory)
-            and stopped_how(self.spec.root, record.pod_name) == "stopped"
+            and stopped_how(self.pod.spec.root, record.pod_name) == "stopped"
         ):
             # It stopped cleanly: nothing is left of it but its stopped record.
             clean, cause = True, "stopped"
         if record.pid > 0:  # a pid-0 record (no sub_pid was given) owns no directory
-            cleanup_pod_dir(self.spec.root, record.pod_name, record.pid, reason=cause)
-        self.apply(Reclaimed(record, cause, clean))
+            cleanup_pod_dir(self.pod.spec.root, record.pod_name, record.pid, reason=cause)
+        self.pod.apply(Reclaimed(record, cause, clean))
         log.info("reclaimed %s: %s", record.pod_name, cause)
-        return {"pod": record.pod_name, "by": self.name, "reason": cause}
+        return {"pod": record.pod_name, "by": self.pod.name, "reason": cause}
 
     # --- Parent death and adoption (the rules: ``podd.core.liveness``) ------------------
 
-    async def _watch_parent(self, pid: int, os_parent: bool) -> None:
+    async def watch_parent(self, pid: int, os_parent: bool) -> None:
         if os_parent and os.getppid() != pid:
             gone = True
         else:
             gone = await wait_gone(pid, 0.0, float("inf"))
         if gone:
-            self.post("parent_died", self._parent_died)
+            self.pod.post("parent_died", self._parent_died)
 
     def _parent_died(self) -> None:
-        if not self.state.stop.stopping:
+        if not self.pod.state.stop.stopping:
             log.warning(
-                "parent %s died; looking for an ancestor to adopt us", self.state.lineage.parent
+                "parent %s died; looking for an ancestor to adopt us", self.pod.state.lineage.parent
             )
-        self.apply(ParentDied())
+        self.pod.apply(ParentDied())
 
-    async def _find_adopter(self, previous: str) -> None:
-        for ancestor in self.state.lineage.ancestors:
-            params = AdoptParams(self.name, previous_parent=previous, socket=self.spec.socket)
+    async def find_adopter(self, previous: str) -> None:
+        for ancestor in self.pod.state.lineage.ancestors:
+            params = AdoptParams(
+                self.pod.name, previous_parent=previous, socket=self.pod.spec.socket
+            )
             try:
                 result = await async_call(ancestor.socket, "adopt", params, timeout=2.0)
             except (PodUnreachable, PodFailed) as exc:
                 log.info("ancestor %s cannot adopt us: %s", ancestor.name, exc)
                 continue
             adopter_pid = int(result["pid"])
-            self.post("adopted", functools.partial(self._adopted, ancestor, adopter_pid))
+            self.pod.post("adopted", functools.partial(self._adopted, ancestor, adopter_pid))
             return
-        self.post("orphaned", self._orphaned)
+        self.pod.post("orphaned", self._orphaned)
 
     def _adopted(self, ancestor: Ancestor, pid: int) -> None:
-        self.apply(AdoptedBy(ancestor, pid))
+        self.pod.apply(AdoptedBy(ancestor, pid))
 
     def _orphaned(self) -> None:
-        self.apply(Orphaned())
+        self.pod.apply(Orphaned())
 
-    def _on_adopt(self, conn: Connection, request: Request) -> Any:
-        return self.apply(AdoptAsked(request.params, conn.peer_pid))
+    def on_adopt(self, conn: Connection, request: Request) -> Any:
+        return self.pod.apply(AdoptAsked(request.params, conn.peer_pid))
 
-    async def _watch_adopted(self, name: str, pid: int, started: float) -> None:
+    async def watch_adopted(self, name: str, pid: int, started: float) -> None:
         await wait_gone(pid, started, float("inf"))
-        self.post("adopted_exited", lambda: self._adopted_exited(name, pid))
+        self.pod.post("adopted_exited", lambda: self._adopted_exited(name, pid))
 
     def _adopted_exited(self, name: str, pid: int) -> None:
-        self.apply(AdoptedExited(name, pid))
+        self.pod.apply(AdoptedExited(name, pid))

@@ -1,17 +1,17 @@
-"""The core of a pod: one dispatch loop that owns all of the pod's state.
+"""The shell of a pod: one dispatch loop, the only place its state changes.
 
 Connections, turns, child watchers and timers never touch the state themselves: they
 post jobs to the loop, which runs them one at a time (``Job`` carries the time it was
-posted, for the lag figures in ``status``). Handlers are plain functions: they cannot
-await, so the loop cannot wait on itself. Work that takes time (spawning a child, a
-turn, probing liveness, stopping) runs in background tasks that post their results
-back as further jobs. An exception in a job is logged with its traceback and becomes
-an ``errored`` event upward; the loop goes on.
+posted, for the lag figures in ``status``). A job turns what happened into an input of
+the rules and carries out their effects (``apply``: ``podd.core.machine.handle``, then
+``run_effects``). Jobs are plain functions: they cannot await, so the loop cannot wait
+on itself. Work that takes time (spawning a child, a turn, probing liveness, stopping)
+runs in background tasks that post their results back as further jobs. An exception in
+a job is logged with its traceback and becomes an ``errored`` event upward; the loop
+goes on.
 
-The concerns built on this core live beside it: ``events`` (events from below),
-``children`` (spawning, reclaiming and restarting children), ``turns`` (the
-agent's turns and notifications), ``liveness`` (probes, parent death, adoption)
-and ``stop`` (stopping); ``pod.Pod`` puts them together.
+``pod.Pod`` adds the parts that carry out the effects (``events``, ``children``,
+``turns``, ``liveness``, ``stop``), each a field.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class PodCore(abc.ABC):
         self.state = PodState.of(spec, self.pid)
         """All the pod knows (``podd.core.state``); changed only by the rules."""
         self.registry_file = RegistryFile(
-            os.path.join(spec.directory, "spawned_pods.json"), self._report_fault
+            os.path.join(spec.directory, "spawned_pods.json"), self.report_fault
         )
         self.outbox = Outbox(self.name, self.incarnation, spec.parent_socket)
         self.feed = EventFeed(self.name, self.background)
@@ -119,9 +119,9 @@ class PodCore(abc.ABC):
         self.trace = EventTrace.from_env(self.name)
         self.lag = LagStats()
         self.slots = SlotPool(spec.max_running) if spec.max_running is not None else None
-        self._turn: TurnHandle | None = None
-        self._turn_over = trio.Event()
-        self._processes: dict[str, ChildProcess] = {}
+        self.turn: TurnHandle | None = None
+        self.turn_over = trio.Event()
+        self.processes: dict[str, ChildProcess] = {}
         self.forkserver = (
             ForkServer(
                 [sys.executable, "-m", "podd._forkserver_main"],
@@ -131,7 +131,7 @@ class PodCore(abc.ABC):
             if forkserver.available()
             else None
         )
-        self._stopped = False
+        self.stopped = False
         self._jobs_send, self._jobs_recv = trio.open_memory_channel[Job](4096)
         self._loop_task: trio.lowlevel.Task | None = None
         self._nursery: trio.Nursery | None = None
@@ -230,7 +230,7 @@ class PodCore(abc.ABC):
         except Exception as exc:
             name = getattr(fn, "__name__", repr(fn))
             log.exception("background task %s failed", name)
-            self._report_fault(name, exc)
+            self.report_fault(name, exc)
 
     def post(self, name: str, fn: Callable[[], Any]) -> None:
         """Queue a job for the loop from any task; never blocks (the queue is generous,
@@ -297,12 +297,12 @@ class PodCore(abc.ABC):
                 job.fn()
             except Exception as exc:
                 log.exception("job %s failed", job.name)
-                self._report_fault(job.name, exc)
+                self.report_fault(job.name, exc)
             held = trio.current_time() - begun
             self.lag.record(begun - job.posted_at, held, job.name)
             if held > SLOW_HANDLER:
                 log.warning("job %s held the dispatch loop for %.3f s", job.name, held)
-            if self._stopped:
+            if self.stopped:
                 return
 
     def _journal_flush(self) -> None:
@@ -314,7 +314,7 @@ class PodCore(abc.ABC):
         except OSError:
             log.exception("cannot write the journal")
 
-    def _report_fault(self, where: str, exc: BaseException) -> None:
+    def report_fault(self, where: str, exc: BaseException) -> None:
         self.outbox.post(Errored(self.name, f"internal error in {where}: {exc!r}"))
 
     def _handle(self, conn: Connection, request: Request) -> None:
@@ -327,7 +327,7 @@ class PodCore(abc.ABC):
             conn.reply(encode_error(request.id, exc), answers=answers)
         except Exception as exc:
             log.exception("handler %s failed", request.method)
-            self._report_fault(request.method, exc)
+            self.report_fault(request.method, exc)
             conn.reply(encode_error(request.id, InternalError(repr(exc))), answers=answers)
         else:
             if result is not LATER and answers:

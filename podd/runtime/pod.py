@@ -49,13 +49,13 @@ from podd.core.effects import (
 )
 from podd.core.inputs import TaskDue
 from podd.core.spec import PodSpec
-from podd.runtime.children import ChildrenMixin
-from podd.runtime.events import EventsMixin
-from podd.runtime.liveness import LivenessMixin
-from podd.runtime.loop import LATER, LoopReentryError
+from podd.runtime.children import Children
+from podd.runtime.events import Events
+from podd.runtime.liveness import Liveness
+from podd.runtime.loop import LATER, LoopReentryError, PodCore
 from podd.runtime.server import serve
-from podd.runtime.stop import StopMixin
-from podd.runtime.turns import TurnsMixin
+from podd.runtime.stop import Stopper
+from podd.runtime.turns import Turns
 from podd.store.journal import PodState as Snapshot
 from protocol import encode_result
 
@@ -64,22 +64,29 @@ __all__ = ["LoopReentryError", "Pod"]
 log = logging.getLogger(__name__)
 
 
-class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
+class Pod(PodCore):
+    """The loop and state (``PodCore``) with each concern's means as a field."""
+
     def __init__(self, spec: PodSpec, start_time: float, restored: Snapshot | None = None) -> None:
         super().__init__(spec, start_time, restored)
+        self.events = Events(self)
+        self.children = Children(self)
+        self.turns = Turns(self)
+        self.liveness = Liveness(self)
+        self.stopper = Stopper(self)
         self._handlers.update(
-            pod_event=self._on_pod_event,
-            flush_events=self._on_flush_events,
-            spawn=self._on_spawn,
-            send=self._on_send,
-            shutdown=self._on_shutdown,
-            list_pods=self._on_list_pods,
-            reclaim_stale=self._on_reclaim_stale,
-            adopt=self._on_adopt,
-            restart_child=self._on_restart_child,
-            wait=self._on_wait,
-            deps=self._on_deps,
-            slot=self._on_slot,
+            pod_event=self.events.on_pod_event,
+            flush_events=self.events.on_flush_events,
+            spawn=self.children.on_spawn,
+            restart_child=self.children.on_restart_child,
+            send=self.turns.on_send,
+            wait=self.turns.on_wait,
+            deps=self.turns.on_deps,
+            slot=self.turns.on_slot,
+            list_pods=self.liveness.on_list_pods,
+            reclaim_stale=self.liveness.on_reclaim_stale,
+            adopt=self.liveness.on_adopt,
+            shutdown=self.stopper.on_shutdown,
         )
 
     async def run(self, listener: trio.SocketListener, on_ready: Callable[[], None]) -> None:
@@ -88,10 +95,10 @@ class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
             self._nursery = nursery
             await nursery.start(serve, listener, self._dispatch)
             await nursery.start(self.outbox.run)
-            nursery.start_soon(self._watch_signals)
+            nursery.start_soon(self.stopper.watch_signals)
             if self.state.lineage.parent is not None:
-                nursery.start_soon(self._watch_parent, self.state.lineage.parent_pid, True)
-            nursery.start_soon(self._reclaim_periodically)
+                nursery.start_soon(self.liveness.watch_parent, self.state.lineage.parent_pid, True)
+            nursery.start_soon(self.liveness.reclaim_periodically)
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self.registry_file.run)
             on_ready()
@@ -134,49 +141,49 @@ class Pod(EventsMixin, ChildrenMixin, TurnsMixin, LivenessMixin, StopMixin):
                     if self.trace is not None:
                         self.trace.write(text)
                 case Reclaim(record=record, cause=cause, clean=clean):
-                    self._reclaim(record, cause, clean=clean)
+                    self.liveness.reclaim(record, cause, clean=clean)
                 case RestartLater(spec=spec, delay=delay) if spec is not None:
-                    self._restart_later(spec, delay)
+                    self.children.restart_later(spec, delay)
                 case StartChild(spec=spec, waiter=waiter):
-                    self._start_child(spec, waiter)
+                    self.children.start_child(spec, waiter)
                 case WatchChild(name=name):
-                    self._watch(name)
+                    self.children.watch(name)
                 case ReplyWhenPersisted(waiter=waiter, result=value):
-                    self._reply_when_persisted(waiter, value)
+                    self.children.reply_when_persisted(waiter, value)
                 case ReplyError(waiter=waiter, error=error):
-                    self._reply_error(waiter, error)
+                    self.children.reply_error(waiter, error)
                 case WatchAdopted(name=name, pid=pid, start_time=started):
-                    self.background(self._watch_adopted, name, pid, started)
+                    self.background(self.liveness.watch_adopted, name, pid, started)
                 case WatchParent(pid=pid):
-                    self.background(self._watch_parent, pid, False)
+                    self.background(self.liveness.watch_parent, pid, False)
                 case FindAdopter(previous_parent=previous):
-                    self.background(self._find_adopter, previous)
+                    self.background(self.liveness.find_adopter, previous)
                 case RetargetOutbox(target=target):
                     self.outbox.retarget(target)
                 case WriteInfo():
                     self.write_info()
                 case WaitSpawns(deadline=deadline):
-                    self.background(self._wait_spawns, deadline)
+                    self.background(self.stopper.wait_spawns, deadline)
                 case StopChildren(children=children, params=params, deadline=deadline):
-                    self.background(self._stop_children, children, params, deadline)
+                    self.background(self.stopper.stop_children, children, params, deadline)
                 case StopTurn(params=params, deadline=deadline):
-                    self.background(self._run_stop_turn, params, deadline)
+                    self.background(self.stopper.run_stop_turn, params, deadline)
                 case FlushOutbox(timeout=timeout):
-                    self.background(self._flush_outbox, timeout)
+                    self.background(self.stopper.flush_outbox, timeout)
                 case FinishStop(outcome=outcome, requesters=requesters):
-                    self._finish_stop(outcome, requesters)
+                    self.stopper.finish_stop(outcome, requesters)
                 case TakeSlots(work=work, turn=turn):
-                    self.background(self._take_slots, work, turn)
+                    self.background(self.turns.take_slots, work, turn)
                 case RunTurn(work=work, turn=turn, notes=notes, leases=leases):
-                    self._run_turn(work, turn, notes, leases)
+                    self.turns.run_turn(work, turn, notes, leases)
                 case ReleaseLeases(leases=leases):
                     for lease in leases:
                         lease.release()
                 case TurnOver():
-                    self._turn = None
-                    self._turn_over.set()
+                    self.turn = None
+                    self.turn_over.set()
                 case TellPrerequisites(waiter=waiter, failed=failed):
-                    self.background(self._tell_prerequisites, waiter, failed)
+                    self.background(self.turns.tell_prerequisites, waiter, failed)
                 case _:
                     raise TypeError(f"the runtime has no means for {effect!r}")
         return result

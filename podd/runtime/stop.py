@@ -1,5 +1,5 @@
 """Stopping a pod, as the pod runs it: the phases and the outcome are decided by
-``podd.core.stopping``; this mixin does the waiting of each phase and reports back."""
+``podd.core.stopping``; this part does the waiting of each phase and reports back."""
 
 from __future__ import annotations
 
@@ -21,34 +21,37 @@ from podd.runtime.server import Connection
 from podd.spawn.child_process import stop_child
 from protocol import Request, ShutdownParams, encode_result
 
-__all__ = ["StopMixin"]
+__all__ = ["Stopper"]
 
 log = logging.getLogger(__name__)
 
 
-class StopMixin(PodCore):
+class Stopper:
     """``shutdown`` requests, SIGTERM/SIGINT, and orphans with no ancestor left."""
 
-    async def _watch_signals(self) -> None:
+    def __init__(self, pod: PodCore) -> None:
+        self.pod = pod
+
+    async def watch_signals(self) -> None:
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
             async for signum in signals:
                 stop = StopAsked(ShutdownParams(), f"received {signal_name(signum)}")
-                self.post("signal", functools.partial(self.apply, stop))
+                self.pod.post("signal", functools.partial(self.pod.apply, stop))
 
-    def _on_shutdown(self, conn: Connection, request: Request) -> Any:
+    def on_shutdown(self, conn: Connection, request: Request) -> Any:
         requester = (conn, request.id) if request.id is not None else None
-        self.apply(StopAsked(request.params, "stopped", requester))
+        self.pod.apply(StopAsked(request.params, "stopped", requester))
         return LATER
 
     # The waiting of each phase (``podd.core.stopping`` decides what follows).
 
-    async def _wait_spawns(self, deadline: float) -> None:
+    async def wait_spawns(self, deadline: float) -> None:
         # The last spawn settling ends the phase sooner (``podd.core.spawning``).
         await trio.sleep_until(deadline)
 
-        self.post("spawns_settled", lambda: self.apply(SpawnsSettled()))
+        self.pod.post("spawns_settled", lambda: self.pod.apply(SpawnsSettled()))
 
-    async def _stop_children(
+    async def stop_children(
         self,
         children: tuple[tuple[ChildRecord, tuple[ChildRecord, ...]], ...],
         params: ShutdownParams,
@@ -63,7 +66,7 @@ class StopMixin(PodCore):
                 record.pid,
                 record.start_time,
                 attrs.evolve(params, timeout=remaining),
-                self._processes.get(record.pod_name),
+                self.pod.processes.get(record.pod_name),
             )
             if outcome == "force_killed":
                 _kill_all(below)
@@ -73,39 +76,39 @@ class StopMixin(PodCore):
             for record, below in children:
                 nursery.start_soon(stop_one, record, below)
 
-        self.post("children_stopped", lambda: self.apply(ChildrenStopped(tuple(outcomes))))
+        self.pod.post("children_stopped", lambda: self.pod.apply(ChildrenStopped(tuple(outcomes))))
 
-    async def _run_stop_turn(self, params: ShutdownParams, deadline: float) -> None:
+    async def run_stop_turn(self, params: ShutdownParams, deadline: float) -> None:
         outcome = await self._stop_turn(params, deadline)
-        self.post("turn_stopped", lambda: self.apply(TurnStopped(outcome)))
+        self.pod.post("turn_stopped", lambda: self.pod.apply(TurnStopped(outcome)))
 
-    async def _flush_outbox(self, timeout: float) -> None:
-        await self.outbox.flush(timeout=timeout)
+    async def flush_outbox(self, timeout: float) -> None:
+        await self.pod.outbox.flush(timeout=timeout)
 
-        self.post("outbox_flushed", lambda: self.apply(OutboxFlushed()))
+        self.pod.post("outbox_flushed", lambda: self.pod.apply(OutboxFlushed()))
 
     async def _stop_turn(self, params: ShutdownParams, deadline: float) -> str:
         """Let the in-flight turn finish (drain) or cancel it: SIGTERM, and what is still
         there at the deadline gets SIGKILL (``force_killed``) or, without ``kill``, is
         left running (``timeout``)."""
-        handle = self._turn
+        handle = self.pod.turn
         if handle is None:
             return "clean"
         if params.drain:
             with trio.move_on_at(deadline):
-                await self._turn_over.wait()
+                await self.pod.turn_over.wait()
                 return "clean"
             if not params.kill:
                 return "timeout"
             # It outlived the timeout: it is killed, whatever it does with SIGTERM.
             handle.cancel("the stop timed out while draining", grace=0.0)
-            await self._turn_over.wait()
+            await self.pod.turn_over.wait()
             return "force_killed"
         else:
             grace = max(0.0, deadline - trio.current_time())
             handle.cancel("the pod is stopping", grace=grace, kill=params.kill)
         if params.kill:
-            await self._turn_over.wait()
+            await self.pod.turn_over.wait()
         else:
             async with trio.open_nursery() as nursery:
 
@@ -113,27 +116,27 @@ class StopMixin(PodCore):
                     await event.wait()
                     nursery.cancel_scope.cancel()
 
-                nursery.start_soon(until, self._turn_over)
+                nursery.start_soon(until, self.pod.turn_over)
                 nursery.start_soon(until, handle.left_running)
-            if not self._turn_over.is_set():
+            if not self.pod.turn_over.is_set():
                 return "timeout"  # it outlived the deadline and was left running
         return "force_killed" if handle.force_killed else "clean"
 
-    def _finish_stop(self, outcome: str, requesters: tuple[Any, ...]) -> None:
+    def finish_stop(self, outcome: str, requesters: tuple[Any, ...]) -> None:
         for conn, request_id in requesters:
-            conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pid}))
-        self.background(self._flush_then_end, list(requesters))
+            conn.reply(encode_result(request_id, {"outcome": outcome, "pid": self.pod.pid}))
+        self.pod.background(self._flush_then_end, list(requesters))
 
     async def _flush_then_end(self, requesters: list[tuple[Connection, Any]]) -> None:
         with trio.move_on_after(1.0):
             for conn, _ in requesters:
                 await conn.wait_flushed()
         with trio.move_on_after(5.0):
-            await self.registry_file.flush()
-        self.post("end", self._end)
+            await self.pod.registry_file.flush()
+        self.pod.post("end", self._end)
 
     def _end(self) -> None:
-        self._stopped = True
+        self.pod.stopped = True
 
 
 def _kill_all(records: tuple[ChildRecord, ...]) -> None:

@@ -1,7 +1,7 @@
 """A pod's agent turns, as the pod runs them: slots taken, processes run, records kept.
 
 When a work item begins, waits, ends and what follows is decided by
-``podd.core.turn_flow`` (through ``podd.core.machine``); this mixin hands it the
+``podd.core.turn_flow`` (through ``podd.core.machine``); this part hands it the
 requests (``send``, ``wait``, ``deps``), takes the concurrency slots it asks for, runs
 the turn (``podd.runtime.turn_runner``: iterations through the driver, then the gate),
 appends the record to ``<root>/.kept/NAME/turns.jsonl`` and reports it back as
@@ -41,134 +41,137 @@ from podd.store import kept
 from protocol import Request, SendParams, encode_result
 from protocol.messages import DepsParams, SlotParams
 
-__all__ = ["TurnsMixin"]
+__all__ = ["Turns"]
 
 log = logging.getLogger(__name__)
 
 
-class TurnsMixin(PodCore):
+class Turns:
     """``send``, ``wait``, ``deps``, ``slot``; the processes of turns."""
+
+    def __init__(self, pod: PodCore) -> None:
+        self.pod = pod
 
     # --- Requests --------------------------------------------------------------------
 
-    def _on_send(self, conn: Connection, request: Request) -> Any:
+    def on_send(self, conn: Connection, request: Request) -> Any:
         params: SendParams = request.params
         waiter = (conn, request.id) if params.wait and request.id is not None else None
-        return self.apply(SendAsked(params, waiter))
+        return self.pod.apply(SendAsked(params, waiter))
 
-    def _on_wait(self, conn: Connection, request: Request) -> Any:
+    def on_wait(self, conn: Connection, request: Request) -> Any:
         waiter = (conn, request.id) if request.id is not None else None
-        return self.apply(WaitAsked(waiter))
+        return self.pod.apply(WaitAsked(waiter))
 
-    def _on_deps(self, conn: Connection, request: Request) -> Any:
+    def on_deps(self, conn: Connection, request: Request) -> Any:
         """The parent says whether the siblings this pod's task waits for have finished."""
         params: DepsParams = request.params
-        return self.apply(DepsAnswered(params.failed, conn.peer_pid))
+        return self.pod.apply(DepsAnswered(params.failed, conn.peer_pid))
 
-    def _on_slot(self, conn: Connection, request: Request) -> Any:
+    def on_slot(self, conn: Connection, request: Request) -> Any:
         """A turn below asks for one of this pod's slots: granted when one is free; the
         connection is the lease (see ``podd.runtime.slots``)."""
         params: SlotParams = request.params
-        if self.slots is None:
+        if self.pod.slots is None:
             return {"granted": True, "limit": None}
-        self.background(self._grant_slot, conn, request.id, params)
+        self.pod.background(self._grant_slot, conn, request.id, params)
         return LATER
 
     async def _grant_slot(self, conn: Connection, request_id: Any, params: SlotParams) -> None:
-        assert self.slots is not None
-        lease = await self.slots.acquire(params.pod_name, params.turn)
+        assert self.pod.slots is not None
+        lease = await self.pod.slots.acquire(params.pod_name, params.turn)
         conn.on_close.append(lease.release)
         if conn.closed or conn.eof:
             lease.release()  # the asker is gone already
-        conn.reply(encode_result(request_id, {"granted": True, "limit": self.slots.limit}))
+        conn.reply(encode_result(request_id, {"granted": True, "limit": self.pod.slots.limit}))
 
     # --- Running a work item (``podd.core.turn_flow`` decides when) --------------------
 
-    async def _take_slots(self, work: Work, turn: int) -> None:
+    async def take_slots(self, work: Work, turn: int) -> None:
         leases: list[Lease] = []
         try:
-            if self.slots is not None:
-                leases.append(await self.slots.acquire(self.name, turn))
-            for holder in self.spec.slot_holders:
-                lease = await acquire_lease(holder.socket, self.name, turn)
+            if self.pod.slots is not None:
+                leases.append(await self.pod.slots.acquire(self.pod.name, turn))
+            for holder in self.pod.spec.slot_holders:
+                lease = await acquire_lease(holder.socket, self.pod.name, turn)
                 if lease is not None:
                     leases.append(lease)
         except BaseException:
             for lease in leases:
                 lease.release()
             raise
-        self.post("slots_granted", lambda: self.apply(SlotsGranted(work, tuple(leases))))
+        self.pod.post("slots_granted", lambda: self.pod.apply(SlotsGranted(work, tuple(leases))))
 
-    def _run_turn(
+    def run_turn(
         self, work: Work, turn: int, notes: tuple[str, ...], leases: tuple[Any, ...]
     ) -> None:
         handle = TurnHandle(turn)
-        self._turn = handle
-        self._turn_over = trio.Event()
-        self.background(self._run_work, handle, work, list(notes), list(leases))
+        self.pod.turn = handle
+        self.pod.turn_over = trio.Event()
+        self.pod.background(self._run_work, handle, work, list(notes), list(leases))
 
     def _plan(self, work: Work, turn: int, notes: list[str]) -> TurnPlan:
-        tmpdir = os.path.join(self.spec.directory, "tmp")
-        state_dir = kept.state_dir(self.spec.root, self.name)
-        write, excluded = scope.confinement_paths(self.spec.scope, self.state.held())
+        tmpdir = os.path.join(self.pod.spec.directory, "tmp")
+        state_dir = kept.state_dir(self.pod.spec.root, self.pod.name)
+        write, excluded = scope.confinement_paths(self.pod.spec.scope, self.pod.state.held())
         mcp_config = None
-        if self.spec.mcp and self.spec.driver == "claude":
-            mcp_config = os.path.join(kept.kept_dir(self.spec.root, self.name), "mcp.json")
+        if self.pod.spec.mcp and self.pod.spec.driver == "claude":
+            mcp_config = os.path.join(kept.kept_dir(self.pod.spec.root, self.pod.name), "mcp.json")
         return TurnPlan(
             turn=turn,
             work=work,
             notifications=notes,
-            driver=driver_for(self.spec.driver),
-            command=self.spec.agent or "",
-            session=None if work.new_session else self.state.turns.session,
-            cwd=self.spec.cwd,
+            driver=driver_for(self.pod.spec.driver),
+            command=self.pod.spec.agent or "",
+            session=None if work.new_session else self.pod.state.turns.session,
+            cwd=self.pod.spec.cwd,
             env=self._turn_env(turn, tmpdir),
             tmpdir=tmpdir,
             state_dir=state_dir,
             mcp_config=mcp_config,
-            timeout=self.spec.turn_timeout,
-            gate=self.spec.gate,
-            gate_timeout=self.spec.gate_timeout,
+            timeout=self.pod.spec.turn_timeout,
+            gate=self.pod.spec.gate,
+            gate_timeout=self.pod.spec.gate_timeout,
             confine=lambda command: sandbox.prepare_confinement(
                 command,
                 write,
                 excluded,
                 [tmpdir, state_dir],
-                nested_sandbox=self.spec.nested_sandbox,
+                nested_sandbox=self.pod.spec.nested_sandbox,
             ),
-            output=self.output,
-            out_path=kept.turn_output(self.spec.root, self.name, turn, "out"),
-            err_path=kept.turn_output(self.spec.root, self.name, turn, "err"),
-            on_session=lambda session: self.post(
-                "session", lambda: self.apply(SessionSeen(session))
+            output=self.pod.output,
+            out_path=kept.turn_output(self.pod.spec.root, self.pod.name, turn, "out"),
+            err_path=kept.turn_output(self.pod.spec.root, self.pod.name, turn, "err"),
+            on_session=lambda session: self.pod.post(
+                "session", lambda: self.pod.apply(SessionSeen(session))
             ),
             on_start=lambda pid: _write_marker(self._marker, pid),
         )
 
     def _turn_env(self, turn: int, tmpdir: str) -> dict[str, str]:
         env = dict(os.environ)
-        env.update(self.spec.env)
+        env.update(self.pod.spec.env)
         env.update(
-            POD_NAME=self.name,
-            POD_SOCKET=self.spec.socket,
-            PODD_ROOT=self.spec.root,
+            POD_NAME=self.pod.name,
+            POD_SOCKET=self.pod.spec.socket,
+            PODD_ROOT=self.pod.spec.root,
             POD_TURN=str(turn),
             TMPDIR=tmpdir,
         )
-        if self.state.lineage.parent:
-            env["POD_PARENT"] = self.state.lineage.parent
+        if self.pod.state.lineage.parent:
+            env["POD_PARENT"] = self.pod.state.lineage.parent
         else:
             env.pop("POD_PARENT", None)
         # A parent's agent state never reaches a child's agent: each pod's driver sets
         # its own.
         for variable in ("CLAUDE_CONFIG_DIR", "CODEX_HOME"):
-            if variable not in self.spec.env:
+            if variable not in self.pod.spec.env:
                 env.pop(variable, None)
         return env
 
     @property
     def _marker(self) -> str:
-        return os.path.join(self.spec.directory, "turn.pid")
+        return os.path.join(self.pod.spec.directory, "turn.pid")
 
     async def _run_work(
         self, handle: TurnHandle, work: Work, notes: list[str], leases: list[Any]
@@ -183,7 +186,7 @@ class TurnsMixin(PodCore):
                 "cause": f"turn {handle.turn} failed to run: {exc!r}",
                 "started_at": time.time(),
                 "usage": empty_usage(),
-                "driver": self.spec.driver,
+                "driver": self.pod.spec.driver,
             }
         finally:
             for lease in leases:
@@ -191,14 +194,16 @@ class TurnsMixin(PodCore):
             with contextlib.suppress(OSError):
                 os.unlink(self._marker)
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(kept.append_record, self.spec.root, self.name, record)
-        self.post("turn_done", lambda: self.apply(TurnDone(record)))
+            await trio.to_thread.run_sync(
+                kept.append_record, self.pod.spec.root, self.pod.name, record
+            )
+        self.pod.post("turn_done", lambda: self.pod.apply(TurnDone(record)))
 
-    async def _tell_prerequisites(self, waiter: str, failed: str | None) -> None:
+    async def tell_prerequisites(self, waiter: str, failed: str | None) -> None:
         from podd.client.asynchronous import async_call
         from podd.errors import PoddError
 
-        socket = os.path.join(self.spec.root, waiter, "sock")
+        socket = os.path.join(self.pod.spec.root, waiter, "sock")
         try:
             await async_call(socket, "deps", {"failed": failed}, timeout=10.0)
         except PoddError as exc:

@@ -305,7 +305,8 @@ class PodMachine(RuleBasedStateMachine):
         assert proc.gone_notes == 1, f"the end of {proc.name} (pid {proc.pid}) notified twice"
 
     def reclaim(self, record: ChildRecord, cause: str, clean: bool) -> None:
-        """What ``ChildrenMixin._reclaim`` does with the registry and the tombstones."""
+        """What ``podd.core.machine`` does with a ``Reclaimed`` input to the registry
+        and the tombstones."""
         assert self.registry.get(record.pod_name) is record, "Reclaim of a pod not registered"
         proc = self.known.pop(record.pod_name)
         assert proc.pid == record.pid
@@ -321,7 +322,7 @@ class PodMachine(RuleBasedStateMachine):
         self.tomb_pids[record.pod_name] = record.pid
 
     def start_child(self, proc: Proc) -> None:
-        """What ``ChildrenMixin._spawn_done`` does once a child is ready."""
+        """What ``podd.core.spawning`` does once a child is ready."""
         self.procs.append(proc)
         proc.reports_here, proc.conns = True, [0]
         self.registry.add(
@@ -436,8 +437,8 @@ class PodMachine(RuleBasedStateMachine):
         self.start_child(proc)
 
     def restart(self, data: st.DataObject, old: Proc | None = None) -> None:
-        """As ``ChildrenMixin._restart``; the kernel may give the new process the pid of
-        the old one again."""
+        """As ``podd.runtime.children.Children._restart``; the kernel may give the new
+        process the pid of the old one again."""
         if old is None:
             old = data.draw(st.sampled_from(self.pending_restarts), label="restart")
         self.pending_restarts.remove(old)
@@ -891,7 +892,7 @@ class TestFindings:
         registry, tombs = registry_of(g, h), Tombstones()
         adopt = AdoptParams("g", previous_parent="a", socket=g.socket_path)
         on_adopt(registry, ME, ME_PID, MY_SOCKET, LINEAGE, False, adopt, 400)
-        # h died; reclaim_stale reclaimed it (ChildrenMixin._reclaim).
+        # h died; reclaim_stale reclaimed it (``Reclaimed``).
         registry.remove("h")
         tombs.bury("h", Tombstone(500, 0, 0))
         # g's outbox sends here the report of h that a never acknowledged.
