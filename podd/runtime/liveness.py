@@ -73,6 +73,11 @@ class Liveness:
             reclaimed = []
             for record in dead:
                 current = self.pod.state.registry.get(record.pod_name)
+                watched = self.pod.processes.get(record.pod_name)
+                if watched is not None and watched.pid == record.pid:
+                    # A child of this pod's own: its exit watcher reclaims it, with its
+                    # exit status and its restart policy.
+                    continue
                 if (
                     current is not None
                     and current.pid == record.pid
