@@ -282,6 +282,12 @@ class PodCore(abc.ABC):
         await self._jobs_send.send(Job(trio.current_time(), name, handle_all))
         await handled.wait()
 
+    async def serve_jobs(self, nursery: trio.Nursery) -> None:
+        """Run the dispatch loop until the pod ends, starting background tasks in
+        ``nursery``."""
+        self._nursery = nursery
+        await self._dispatch_loop()
+
     async def _dispatch_loop(self) -> None:
         self._loop_task = trio.lowlevel.current_task()
         while True:

@@ -109,7 +109,7 @@ class Pod(PodCore):
                 # The first turn (the task, or what a restart brought back in the queue),
                 # unless something (a `send`) already started one.
                 self.post("task", lambda: self.apply(TaskDue()))
-            await self._dispatch_loop()
+            await self.serve_jobs(nursery)
             nursery.cancel_scope.cancel()
         if self.forkserver is not None:
             await self.forkserver.aclose()

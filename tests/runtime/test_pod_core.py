@@ -3,6 +3,7 @@ the loop refuses to wait on itself."""
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterator
 
@@ -35,8 +36,7 @@ def pod(tmp_path: object) -> Iterator[Pod]:
 
 
 async def run_loop(pod: Pod, nursery: trio.Nursery) -> None:
-    pod._nursery = nursery
-    nursery.start_soon(pod._dispatch_loop)
+    nursery.start_soon(pod.serve_jobs, nursery)
     await trio.testing.wait_all_tasks_blocked()
 
 
@@ -47,18 +47,35 @@ class TestDispatchLoop:
         with trio.fail_after(5):
             async with trio.open_nursery() as nursery:
                 await run_loop(pod, nursery)
-                seen = []
+                seen: list[int] = []
                 for i in range(3):
-                    pod.post("record", lambda i=i: seen.append(i))
+                    pod.post("record", functools.partial(seen.append, i))
                 value = await pod.call("answer", lambda: trio.lowlevel.current_task())
-                assert ([0, 1, 2], pod._loop_task) == (seen, value)
+                assert [0, 1, 2] == seen
+                assert value is not trio.lowlevel.current_task()
                 nursery.cancel_scope.cancel()
 
     async def test_waiting_on_the_loop_from_the_loop_is_refused(self, pod: Pod) -> None:
+        refused: list[BaseException] = []
+
+        def reenter() -> None:
+            # What a job would do if it could wait: ask the loop that is running it.
+            waiting = pod.call("reentrant", lambda: None)
+            try:
+                waiting.send(None)
+            except LoopReentryError as exc:
+                refused.append(exc)
+            finally:
+                waiting.close()
+
         with trio.fail_after(5):
-            pod._loop_task = trio.lowlevel.current_task()
-            with pytest.raises(LoopReentryError, match="cannot wait on itself"):
-                await pod.call("reentrant", lambda: None)
+            async with trio.open_nursery() as nursery:
+                await run_loop(pod, nursery)
+                pod.post("reenter", reenter)
+                await pod.call("after", lambda: None)
+                assert [LoopReentryError] == [type(e) for e in refused]
+                assert "cannot wait on itself" in str(refused[0])
+                nursery.cancel_scope.cancel()
 
     async def test_a_failing_job_is_contained_and_reported_upward(self, pod: Pod) -> None:
         with trio.fail_after(5):
