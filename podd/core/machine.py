@@ -184,7 +184,11 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
 def _child_exited(state: PodState, name: str, pid: int, code: int, now: float) -> list[Effect]:
     """A direct child's process ended: its spec is kept for its restart policy."""
     children = state.children
-    spec = children.specs.pop(name, None)
+    record = state.registry.get(name)
+    spec = None
+    if record is None or record.pid == pid:
+        # Not when a newer process holds the name: its spec is its own.
+        spec = children.specs.pop(name, None)
     if spec is not None:
         children.restart_specs[name] = spec
     return on_child_exited(

@@ -403,6 +403,13 @@ class TestChildren:
         assert spec == of(RestartLater, effects)[0].spec
         assert ({}, {}) == (state.children.specs, state.children.restart_specs)
 
+    def test_a_late_exit_of_an_old_process_leaves_the_new_ones_spec(self) -> None:
+        state = state_of(child("a", 12))
+        spec = PodSpec(name="a", root="/run/podd", cwd="/work", scope=[], restart="always")
+        state.children.specs["a"] = spec
+        assert [] == run(state, ChildExited("a", 11, 0))
+        assert ({"a": spec}, {}) == (state.children.specs, state.children.restart_specs)
+
     def test_the_exit_of_a_pod_that_said_shut_down_is_nothing(self) -> None:
         state = state_of()
         assert [] == run(state, ChildExited("a", 11, 0))

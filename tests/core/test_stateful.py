@@ -1,7 +1,7 @@
-"""A stateful test of the pure rules of ``podd.core``, driven the way a pod drives them.
+"""A stateful test of ``podd.core.machine.handle``, driven the way a pod drives it.
 
 ``PodMachine`` plays the pod ``ME`` and a tree of pods below it. ``ME`` spawns children
-(registered as the runtime registers them), restarts them by their policy, learns of
+(asked, started, ready; or still in flight when it is stopped), restarts them by their policy, learns of
 their exits, reclaims dead pods and is stopped, phase by phase. The pods below spawn
 pods of their own (reported with ``scope_sub_delegated`` by the nearest pod that reports
 to ``ME``, again and again), end turns, stop, crash and ask to be adopted when their
@@ -13,11 +13,12 @@ senders ask for acknowledgements. One process's events never overtake each other
 connection starts at the oldest unacknowledged one, which the cumulative
 de-duplication (``seq`` at or below the last applied is a duplicate) relies on.
 
-Beside ``ME``'s real state (a ``Registry`` and ``Tombstones``, changed only by the
-handlers of ``podd.core`` and by the effects they return), the machine keeps a small
-model: which pods ``ME`` has been told of and not yet told are gone, and which of their
-events ``ME`` must have applied. It compares every handler's effects with what the
-model expects, and after every step checks that:
+Beside ``ME``'s real state (a ``PodState``, changed only by ``podd.core.machine.handle``:
+every spawn, exit, reclaim, adoption, event, acknowledgement and phase of a stop goes
+in as an input), the machine keeps a small model: which pods ``ME`` has been told of
+and not yet told are gone, and which of their events ``ME`` must have applied. It
+compares every input's effects with what the model expects, and after every step
+checks that:
 
 - each (pod, turn) gave at most one notification, and exactly one once its event
   reached ``ME`` while the pod was registered; the end of each pod gave at most one,
@@ -46,34 +47,55 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from podd.core import scope
-from podd.core.children import exit_cause, on_child_exited
+from podd.core.children import exit_cause
 from podd.core.effects import (
-    AbortStop,
     Effect,
     FinishStop,
     FlushOutbox,
+    Journal,
+    Log,
     Notify,
     PersistRegistry,
     PostEvent,
+    Publish,
     Reclaim,
     Reply,
+    ReplyTo,
+    ReplyWhenPersisted,
     RestartLater,
+    StartChild,
     StopChildren,
     Trace,
     WaitSpawns,
     WatchAdopted,
+    WatchChild,
 )
-from podd.core.events import NO_LONGER_REGISTERED, on_flush_events, on_pod_event
-from podd.core.liveness import Lineage, on_adopt, on_adopted_exited
+from podd.core.events import NO_LONGER_REGISTERED, on_pod_event
+from podd.core.inputs import (
+    AdoptAsked,
+    AdoptedExited,
+    ChildExited,
+    ChildFailedToStart,
+    ChildReady,
+    ChildrenStopped,
+    ChildStarted,
+    EventReceived,
+    FlushAsked,
+    Input,
+    OutboxFlushed,
+    Reclaimed,
+    SpawnAsked,
+    StopAsked,
+)
+from podd.core.liveness import Lineage, on_adopt
+from podd.core.machine import handle
 from podd.core.notifications import Notification
-from podd.core.registry import ChildRecord, Registry
+from podd.core.registry import ChildRecord
 from podd.core.restart_policy import RestartTracker
+from podd.core.spec import PodSpec
+from podd.core.state import PodState
 from podd.core.stopping import (
     Stop,
-    begin_stop,
-    on_children_stopped,
-    on_outbox_flushed,
-    on_spawns_settled,
 )
 from podd.core.tombstones import Tombstone, Tombstones
 from protocol import (
@@ -89,10 +111,11 @@ from protocol import (
     ShutDown,
     ShutdownParams,
     ShuttingDown,
+    SpawnFailed,
     TurnEnded,
     WriteConflict,
 )
-from protocol.messages import RestartPolicy
+from protocol.messages import LOCAL_EVENT_KINDS, RestartPolicy
 from tests.core.test_events import ME, MY_SOCKET, child, registry_of
 
 OWN = [ScopeRule("/work", "write")]
@@ -111,6 +134,29 @@ STOP_AFTER = 30
 POLICIES: tuple[RestartPolicy, ...] = ("never", "on-failure", "always")
 ME_PID = 10
 LINEAGE = Lineage(None, None, 0)
+ROOT = "/run/podd"
+REQUESTER = ("stop", 0)
+"""Who asked ``ME`` to stop (a connection and a request id, to the runtime)."""
+LATE = PodSpec(name="late", root=ROOT, cwd="/work", scope=[])
+"""A spawn still in flight when ``ME`` is stopped."""
+
+
+def notified(note: Notification) -> list[Effect]:
+    """What ``handle`` makes of a ``Notify``: the notification buffered and journaled
+    (and, for one this pod made itself, recorded in its feed)."""
+    effects: list[Effect] = [Journal({"op": "notify", "notification": note.to_dict()})]
+    if note.event.kind in LOCAL_EVENT_KINDS:
+        effects.append(Publish(note.event))
+    return effects
+
+
+def settled(effects: list[Effect]) -> list[Effect]:
+    """``effects`` of a sub-handler as ``handle`` returns them, notifications settled."""
+    return [
+        e
+        for effect in effects
+        for e in (notified(effect.notification) if isinstance(effect, Notify) else [effect])
+    ]
 
 
 @attrs.define(eq=False, repr=False)
@@ -191,13 +237,18 @@ class PodMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        # ME's state: changed only by the handlers and by the effects they return.
-        self.registry = Registry()
-        self.tombs = Tombstones()
-        self.trackers: dict[str, RestartTracker] = {}
+        # ME's state: changed only by ``handle`` and by the effects it returns.
+        self.state = PodState(
+            spec=PodSpec(name=ME, root=ROOT, cwd="/work", scope=OWN),
+            pid=ME_PID,
+            lineage=LINEAGE,
+        )
+        self.registry = self.state.registry
+        self.tombs = self.state.tombstones
+        self.trackers = self.state.children.trackers
+        self.waiters = itertools.count(1)
         self.upward: list[PodEvent] = []
         self.notes: list[Notification] = []
-        self.stop: Stop | None = None
         self.to_stop: list[Proc] = []
         self.phase = "running"
         """``running``; while stopping ``spawns``, ``children``, ``upward``; ``ended``."""
@@ -218,6 +269,13 @@ class PodMachine(RuleBasedStateMachine):
     @property
     def stopping(self) -> bool:
         return self.phase != "running"
+
+    @property
+    def stop(self) -> Stop | None:
+        return self.state.stop.plan
+
+    def handle(self, event: Input) -> list[Effect]:
+        return handle(self.state, event, self.now)
 
     def alive(self) -> list[Proc]:
         return [p for p in self.procs if p.alive]
@@ -282,7 +340,8 @@ class PodMachine(RuleBasedStateMachine):
             match effect:
                 case PostEvent(event=event):
                     self.upward.append(event)
-                case Notify(notification=note):
+                case Journal(record={"op": "notify", "notification": raw}):
+                    note = Notification.from_dict(raw)
                     self.notes.append(note)
                     assert origin is not None
                     if isinstance(note.event, TurnEnded | Errored):
@@ -292,10 +351,11 @@ class PodMachine(RuleBasedStateMachine):
                         self.gone_note(origin)
                 case Reclaim(record=record, cause=cause, clean=clean):
                     self.reclaim(record, cause, clean)
-                case RestartLater(name=name, delay=delay):
+                case RestartLater(name=name, delay=delay, spec=spec):
                     assert not self.stopping, "a restart while stopping"
                     assert delay > 0 and name not in self.registry
                     assert origin is not None and origin.name == name and not origin.alive
+                    assert spec is not None and spec.incarnation == origin.incarnation
                     self.pending_restarts.append(origin)
                 case _:
                     pass
@@ -310,12 +370,16 @@ class PodMachine(RuleBasedStateMachine):
         assert self.registry.get(record.pod_name) is record, "Reclaim of a pod not registered"
         proc = self.known.pop(record.pod_name)
         assert proc.pid == record.pid
-        self.registry.remove(record.pod_name)
-        self.tombs.bury(record.pod_name, Tombstone(record.pid, record.incarnation, record.last_seq))
         if clean:
             event: PodEvent = ShutDown(record.pod_name, reason=f"pod {cause}")
         else:
             event = Errored(record.pod_name, f"pod died: {cause}")
+        effects = self.handle(Reclaimed(record, cause, clean))
+        assert [PersistRegistry(), *notified(Notification.of(event)), Publish(event)] == effects
+        assert (None, Tombstone(record.pid, record.incarnation, record.last_seq)) == (
+            self.registry.get(record.pod_name),
+            self.tombs.get(record.pod_name),
+        )
         self.notes.append(Notification.of(event))
         self.gone_note(proc)
         proc.gone_expected = proc.removed = True
@@ -325,23 +389,47 @@ class PodMachine(RuleBasedStateMachine):
         """What ``podd.core.spawning`` does once a child is ready."""
         self.procs.append(proc)
         proc.reports_here, proc.conns = True, [0]
-        self.registry.add(
-            ChildRecord(
-                pod_name=proc.name,
-                socket_path=proc.socket,
-                scope_delegated=[proc.rule],
-                callback_address=MY_SOCKET,
-                pid=proc.pid,
-                start_time=proc.start_time,
-                parent_pod=ME,
-                incarnation=proc.incarnation,
-                restart=proc.policy,
-            )
+        spec = PodSpec(
+            name=proc.name,
+            root=ROOT,
+            cwd="/work",
+            scope=[proc.rule],
+            restart=proc.policy,
+            incarnation=proc.incarnation,
+            restore=proc.incarnation > 1,
         )
-        self.tombs.forget(proc.name)
-        self.upward.append(
-            ScopeSubDelegated(ME, proc.name, proc.socket, [proc.rule], proc.pid, proc.start_time)
+        waiter = ("spawn", next(self.waiters))
+        (start,) = self.handle(SpawnAsked(spec, waiter))
+        assert isinstance(start, StartChild) and (ME, ME_PID) == (
+            start.spec.parent,
+            start.spec.parent_pid,
         )
+        assert [] == self.handle(ChildStarted(start.spec, proc.pid))
+        effects = self.handle(
+            ChildReady(start.spec, proc.pid, proc.socket, proc.start_time, waiter)
+        )
+        report = ScopeSubDelegated(
+            ME, proc.name, proc.socket, [proc.rule], proc.pid, proc.start_time
+        )
+        result = {
+            "name": proc.name,
+            "pid": proc.pid,
+            "socket": proc.socket,
+            "incarnation": proc.incarnation,
+        }
+        assert [
+            PersistRegistry(),
+            WatchChild(proc.name),
+            PostEvent(report),
+            ReplyWhenPersisted(waiter, result),
+        ] == effects
+        record = self.registry.get(proc.name)
+        assert record is not None and (MY_SOCKET, proc.policy) == (
+            record.callback_address,
+            record.restart,
+        )
+        assert self.tombs.get(proc.name) is None
+        self.run(effects)
         self.known[proc.name] = proc
         self.tomb_pids.pop(proc.name, None)
         self.registered[proc.name, proc.pid] += 1
@@ -470,27 +558,19 @@ class PodMachine(RuleBasedStateMachine):
         if self.known.get(proc.name) is proc:
             expected = [Reclaim, *self.restart_expected(proc, code)] if proc.direct else [Reclaim]
         if proc.direct:
-            tracker = self.trackers.setdefault(proc.name, RestartTracker())
-            effects = on_child_exited(
-                self.registry,
-                proc.name,
-                proc.pid,
-                code,
-                policy=proc.policy,
-                stopping=self.stopping,
-                tracker=tracker,
-                now=self.now,
-            )
+            effects = self.handle(ChildExited(proc.name, proc.pid, code))
         else:
-            effects = on_adopted_exited(self.registry, proc.name, proc.pid)
+            effects = self.handle(AdoptedExited(proc.name, proc.pid))
+        effects = [e for e in effects if not isinstance(e, Journal)]
         assert expected == [type(e) for e in effects]
         if effects:
             cause = exit_cause(code) if proc.direct else "process gone"
             assert record is not None
             assert Reclaim(record, cause, clean=proc.direct and code == 0) == effects[0]
-        if Notify in expected:
+        if Publish in expected:
             gave_up = RestartGaveUp(proc.name, self.trackers[proc.name].describe_limit())
-            assert Notify(Notification.of(gave_up)) == effects[1]
+            assert Publish(gave_up) == effects[1]
+            self.notes.append(Notification.of(gave_up))
         self.run(effects, proc)
         if RestartLater in expected and data.draw(st.booleans(), label="restart at once"):
             # Before the old process's last events are read: they meet the new one.
@@ -504,7 +584,7 @@ class PodMachine(RuleBasedStateMachine):
         times = [t for t in self.restart_times.get(proc.name, []) if t > self.now - limit.window]
         if len(times) >= limit.limit:
             self.restart_times[proc.name] = times
-            return [Notify]
+            return [Publish]  # restart_gave_up: notified, and in the feed
         self.restart_times[proc.name] = [*times, self.now]
         return [RestartLater]
 
@@ -523,8 +603,9 @@ class PodMachine(RuleBasedStateMachine):
             case "running":
                 self.begin_stop(data)
             case "spawns":
-                assert self.stop is not None
-                self.stop_children(on_spawns_settled(self.stop, self.registry, ME))
+                # The spawn in flight fails; the last spawn settling ends the phase.
+                effects = self.handle(ChildFailedToStart(LATE, SpawnFailed("stopping"), None))
+                self.stop_children(effects)
             case "children":
                 self.children_stopped(data)
             case "upward":
@@ -535,14 +616,19 @@ class PodMachine(RuleBasedStateMachine):
             data.draw(st.booleans(), label=x) for x in ("drain", "kill", "spawns")
         )
         params = ShutdownParams(timeout=10, drain=drain, kill=kill)
-        self.stop, effects = begin_stop(
-            params, "stopped", self.now, spawns_pending=spawns, registry=self.registry, self_name=ME
-        )
         if spawns:
-            assert [WaitSpawns(self.now + 10)] == effects
+            assert [StartChild(attrs.evolve(LATE, parent_pid=ME_PID), None)] == [
+                attrs.evolve(e, spec=attrs.evolve(e.spec, parent=None, parent_socket=None))
+                for e in self.handle(SpawnAsked(LATE, None))
+                if isinstance(e, StartChild)
+            ]
+        effects = self.handle(StopAsked(params, "stopped", REQUESTER))
+        assert [Log("stopping: stopped")] == effects[:1]
+        if spawns:
+            assert [WaitSpawns(self.now + 10)] == effects[1:]
             self.phase = "spawns"
         else:
-            self.stop_children(effects)
+            self.stop_children(effects[1:])
 
     def stop_children(self, effects: list[Effect]) -> None:
         (effect,) = effects
@@ -577,12 +663,11 @@ class PodMachine(RuleBasedStateMachine):
                 for other in [proc, *self.subtree(proc)]:
                     if other.alive:
                         self.kill(other, -9)
-        effects = on_children_stopped(
-            self.stop, outcomes, turn_running=False, queued_work=False, self_name=ME, now=self.now
-        )
+        effects = self.handle(ChildrenStopped(tuple(outcomes)))
         if "timeout" in outcomes:
-            assert [AbortStop("timeout")] == effects
-            self.phase, self.stop = "running", None
+            assert [ReplyTo(REQUESTER, {"outcome": "timeout", "pid": ME_PID})] == effects
+            assert (False, None) == (self.state.stop.stopping, self.state.stop.plan)
+            self.phase = "running"
             return
         assert [PostEvent(ShutDown(ME, reason="stopped")), FlushOutbox] == [
             e if isinstance(e, PostEvent) else type(e) for e in effects
@@ -594,10 +679,10 @@ class PodMachine(RuleBasedStateMachine):
         assert self.stop is not None
         outcome = "force_killed" if "force_killed" in self.stop.outcomes else "clean"
         direct = [self.registry.get(p.name) for p in self.known.values() if p.reporter == ME]
-        effects = on_outbox_flushed(self.stop, self.registry, ME)
+        effects = self.handle(OutboxFlushed())
         assert [
             *(Reclaim(r, "stopped with its parent", clean=True) for r in direct if r),
-            FinishStop(outcome),
+            FinishStop(outcome, (REQUESTER,)),
         ] == effects
         for effect in effects[:-1]:
             assert isinstance(effect, Reclaim)
@@ -684,21 +769,19 @@ class PodMachine(RuleBasedStateMachine):
         if self.stopping or known is not proc:
             error = ShuttingDown if self.stopping else PodNotFound if known is None else Forbidden
             with pytest.raises(error):
-                on_adopt(
-                    self.registry, ME, ME_PID, MY_SOCKET, LINEAGE, self.stopping, params, proc.pid
-                )
+                self.handle(AdoptAsked(params, proc.pid))
             # Orphaned: it stops with its subtree; ME keeps what it knew of them.
             for other in [proc, *self.subtree(proc)]:
                 if other.alive:
                     self.kill(other, 0)
             return
         with pytest.raises(Forbidden):  # only the pod's own process may ask
-            on_adopt(self.registry, ME, ME_PID, MY_SOCKET, LINEAGE, False, params, 1)
-        effects = on_adopt(self.registry, ME, ME_PID, MY_SOCKET, LINEAGE, False, params, proc.pid)
+            self.handle(AdoptAsked(params, 1))
+        effects = self.handle(AdoptAsked(params, proc.pid))
         adopted = Notification.of(Adopted(proc.name, previous))
         assert [
             PersistRegistry(),
-            Notify(adopted),
+            *notified(adopted),
             WatchAdopted(proc.name, proc.pid, proc.start_time),
             Reply({"name": ME, "pid": ME_PID, "socket": MY_SOCKET, "ancestors": []}),
         ] == effects
@@ -725,10 +808,10 @@ class PodMachine(RuleBasedStateMachine):
         expected = self.expect(proc, index, event)
         if expected is None:
             with pytest.raises(Forbidden):
-                on_pod_event(self.registry, self.tombs, ME, event, proc.pid)
+                self.handle(EventReceived(event, proc.pid))
             return
-        effects = on_pod_event(self.registry, self.tombs, ME, event, proc.pid)
-        assert expected == effects
+        effects = self.handle(EventReceived(event, proc.pid))
+        assert settled(expected) == effects
         for other in self.maybe_gone:
             if other.name not in self.registry:
                 tomb = self.tombs.get(other.name)
@@ -795,13 +878,13 @@ class PodMachine(RuleBasedStateMachine):
         """A pod's outbox asks for its acknowledgement (``flush_events``)."""
         proc = data.draw(st.sampled_from(self.senders()), label="pod")
         with pytest.raises(Forbidden):  # nobody else may ask for its acknowledgement
-            on_flush_events(self.registry, self.tombs, proc.name, proc.pid + 1000)
+            self.handle(FlushAsked(proc.name, proc.pid + 1000))
         if self.known.get(proc.name) is not proc and self.tomb_pids.get(proc.name) != proc.pid:
             with pytest.raises(Forbidden):
-                on_flush_events(self.registry, self.tombs, proc.name, proc.pid)
+                self.handle(FlushAsked(proc.name, proc.pid))
             proc.acked = len(proc.events)  # its outbox gives up on them
             return
-        (reply,) = on_flush_events(self.registry, self.tombs, proc.name, proc.pid)
+        (reply,) = self.handle(FlushAsked(proc.name, proc.pid))
         seq = proc.last_applied_seq()
         incarnation = proc.incarnation if seq or proc.direct else 0
         assert Reply({"incarnation": incarnation, "seq": seq}) == reply
