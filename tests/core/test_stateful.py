@@ -1,17 +1,18 @@
 """A stateful test of ``podd.core.machine.handle``, driven the way a pod drives it.
 
 ``PodMachine`` plays the pod ``ME`` and a tree of pods below it. ``ME`` spawns children
-(asked, started, ready; or still in flight when it is stopped), restarts them by their policy, learns of
-their exits, reclaims dead pods and is stopped, phase by phase. The pods below spawn
-pods of their own (reported with ``scope_sub_delegated`` by the nearest pod that reports
-to ``ME``, again and again), end turns, stop, crash and ask to be adopted when their
-parent dies. What they post to ``ME`` arrives as an outbox delivers it: in order on each
-connection, again after a reconnect (duplicates), interleaved with every other sender's
-events, late on the connections of dead processes and of older incarnations (the
-kernel may give a restarted child its old pid again), late after ``shut_down``; the
-senders ask for acknowledgements. One process's events never overtake each other: each
-connection starts at the oldest unacknowledged one, which the cumulative
-de-duplication (``seq`` at or below the last applied is a duplicate) relies on.
+(asked, started, ready; or still in flight when it is stopped), restarts them by their
+policy, learns of their exits, reclaims dead pods and is stopped, phase by phase. The
+pods below spawn pods of their own (reported with ``scope_sub_delegated`` by the nearest
+pod that reports to ``ME``, again and again), end turns, stop, crash and ask to be
+adopted when their parent dies. What they post to ``ME`` arrives as an outbox delivers
+it: in order on each connection, again after a reconnect (duplicates), interleaved with
+every other sender's events, late on the connections of dead processes and of older
+incarnations (the kernel may give a restarted child its old pid again), late after
+``shut_down``; the senders ask for acknowledgements. One process's events never overtake
+each other: each connection starts at the oldest unacknowledged one, which the
+cumulative de-duplication (``seq`` at or below the last applied is a duplicate) relies
+on.
 
 Beside ``ME``'s real state (a ``PodState``, changed only by ``podd.core.machine.handle``:
 every spawn, exit, reclaim, adoption, event, acknowledgement and phase of a stop goes
