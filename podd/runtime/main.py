@@ -30,7 +30,6 @@ from podd.proc.facts import start_time
 from podd.proc.title import pod_title, set_title
 from podd.runtime.pod import Pod
 from podd.runtime.server import bind_listener
-from podd.spawn.root_forkserver import fork_root_server
 from podd.store.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
 from podd.store.leftovers import kill_leftover_turn
 from podd.store.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
@@ -187,16 +186,9 @@ def main(argv: list[str] | None = None, spec_json: str | None = None) -> int:
     parser = argparse.ArgumentParser(prog="podd._pod_main", description="Run one pod (internal).")
     parser.add_argument("--ready-fd", type=int, default=-1)
     parser.add_argument("--spec-fd", type=int, default=-1)
-    parser.add_argument("--root-server-fd", type=int, default=-1)
-    parser.add_argument("--root-server-ino", type=int, default=0)
     args = parser.parse_args(argv)
     raw = spec_json.encode() if spec_json is not None else _read_spec(args.spec_fd)
     spec = converter.structure(orjson.loads(raw), PodSpec)
-    if args.root_server_fd >= 0:
-        # A cold root spawn: the CLI bound the root fork server's socket; the server is
-        # a fork of this process, taken now that the runtime is imported and while it
-        # has a single thread (before trio), so that no second interpreter imports it.
-        fork_root_server(main, args.root_server_fd, args.root_server_ino, spec.name, spec.root)
     set_title(pod_title(spec.name, spec.root))
     _raise_fd_limit()
     return trio.run(run, spec, ReadyPipe(args.ready_fd))
