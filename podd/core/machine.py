@@ -92,6 +92,9 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
     registry, name = state.registry, state.name
     plan = state.stop.plan
     match event:
+        # The events from below first: they are most of a busy pod's inputs.
+        case EventReceived(event=pod_event, peer_pid=peer):
+            return on_pod_event(registry, state.tombstones, name, pod_event, peer)
         case SpawnAsked(spec=spec, waiter=waiter):
             return spawning.on_spawn_asked(state, spec, waiter)
         case ChildStarted(spec=spec, pid=pid):
@@ -100,8 +103,6 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
             return spawning.on_spawn_succeeded(state, spec, pid, socket, started, waiter)
         case ChildFailedToStart(spec=spec, error=error, waiter=waiter):
             return spawning.on_spawn_failed(state, spec, error, waiter, now)
-        case EventReceived(event=pod_event, peer_pid=peer):
-            return on_pod_event(registry, state.tombstones, name, pod_event, peer)
         case FlushAsked(pod_name=pod_name, peer_pid=peer):
             return on_flush_events(registry, state.tombstones, pod_name, peer)
         case AdoptAsked(params=params, peer_pid=peer):
@@ -207,9 +208,12 @@ def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
     """Carry out the effects that only change the state; keep the rest, in order."""
     out: list[Effect] = []
     for effect in effects:
+        if type(effect) not in _SETTLED_HERE:
+            out.append(effect)  # most effects, at the cost of one set lookup
+            continue
         match effect:
             case Notify(notification=notification):
-                out += _settle(state, turn_flow.notify(state, notification), now)
+                out += turn_flow.notify(state, notification)  # settled there
             case BeginStop(params=params, reason=reason):
                 out += _settle(state, _begin_stop(state, params, reason, now), now)
             case DropQueuedWork():
@@ -227,6 +231,9 @@ def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
             case _:
                 out.append(effect)
     return out
+
+
+_SETTLED_HERE = frozenset({Notify, BeginStop, DropQueuedWork, AbortStop, FinishStop, RestartLater})
 
 
 def _begin_stop(state: PodState, params: ShutdownParams, reason: str, now: float) -> list[Effect]:

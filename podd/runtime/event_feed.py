@@ -67,11 +67,13 @@ def applied(effects: Iterable[Effect]) -> bool:
     raises before any effect, and a duplicate, an event of a removed pod or a repeated
     sub-delegation does neither.
     """
-    return any(
-        isinstance(effect, Notify | PersistRegistry)
-        or (isinstance(effect, Journal) and effect.record.get("op") == "notify")
-        for effect in effects
-    )
+    for effect in effects:  # on every event from below: a plain loop, by exact type
+        kind = type(effect)
+        if kind is Notify or kind is PersistRegistry:
+            return True
+        if kind is Journal and isinstance(effect, Journal) and effect.record.get("op") == "notify":
+            return True
+    return False
 
 
 class _Record:

@@ -122,24 +122,26 @@ class Pod(PodCore):
         or ``LATER`` (the reply is sent later, or never) if they have none."""
         result: Any = LATER
         for effect in effects:
+            # Ordered by how often they come: an event from below makes a Trace, a
+            # Journal record and a Reply.
             match effect:
                 case Reply(result=result):
                     pass
+                case Journal(record=record):
+                    self.journal.append(record)
+                case Trace(text=text):
+                    if self.trace is not None:
+                        self.trace.write(text)
                 case ReplyTo(waiter=(conn, request_id), result=value):
                     conn.reply(encode_result(request_id, value))
                 case PostEvent(event=event):
                     self.outbox.post(event)
                 case PersistRegistry():
                     self.registry_changed()
-                case Journal(record=record):
-                    self.journal.append(record)
                 case Publish(event=event):
                     self.feed.record(self.name, event)
                 case Log(text=text, warning=warning):
                     log.log(logging.WARNING if warning else logging.INFO, "%s", text)
-                case Trace(text=text):
-                    if self.trace is not None:
-                        self.trace.write(text)
                 case Reclaim(record=record, cause=cause, clean=clean):
                     self.liveness.reclaim(record, cause, clean=clean)
                 case RestartLater(spec=spec, delay=delay) if spec is not None:

@@ -5,7 +5,8 @@ for ``events_throughput`` and ``event_latency``; the root pod's children inherit
 Python imports ``sitecustomize`` at start-up, and this one does nothing unless
 ``PODD_BENCHSHIM`` is set. It changes no code path of podd: once ``podd.runtime.pod`` has been
 imported, it wraps ``Pod.run`` (to start one extra task when the pod is ready) and
-``Pod._notify`` (to time-stamp what the pod buffers).
+``Pod.run_effects`` (to time-stamp each notification the rules buffered, as its journal
+record goes out).
 
 - A pod **with** a parent and ``PODD_BENCHSHIM_EMIT=N``: on ``SIGUSR1`` it posts N
   ``TurnEnded`` events through its own outbox (``pod.outbox.post``, the very call a
@@ -15,8 +16,9 @@ imported, it wraps ``Pod.run`` (to start one extra task when the pod is ready) a
   retries) is the real outbox's; only the cause of the events (no agent turn) is
   synthetic.
 - A pod **without** a parent and ``PODD_BENCHSHIM_TRACE=PATH``: each notification it
-  buffers is recorded as ``[pod_name, turn, monotonic_ns]`` right after
-  ``NotificationBuffer.push``; on ``SIGUSR2`` the records are written to PATH (atomically).
+  buffers is recorded as ``[pod_name, turn, monotonic_ns]`` in the job that buffered it
+  (when its ``Journal`` effect is carried out); on ``SIGUSR2`` the records are written
+  to PATH (atomically).
 """
 
 import os
@@ -35,15 +37,19 @@ if os.environ.get("PODD_BENCHSHIM"):
 
         pod_class = module.Pod
         trace: list[list[object]] = []
-        original_notify = pod_class._notify
+        original_run_effects = pod_class.run_effects
         original_run = pod_class.run
 
-        def _notify(self, notification):  # type: ignore[no-untyped-def]
-            original_notify(self, notification)
-            event = notification.event
-            trace.append(
-                [getattr(event, "pod_name", ""), getattr(event, "turn", 0), time.monotonic_ns()]
-            )
+        def run_effects(self, effects):  # type: ignore[no-untyped-def]
+            result = original_run_effects(self, effects)
+            for effect in effects:
+                record = getattr(effect, "record", None)
+                if isinstance(record, dict) and record.get("op") == "notify":
+                    event = record["notification"].get("event", {})
+                    trace.append(
+                        [event.get("pod_name", ""), event.get("turn", 0), time.monotonic_ns()]
+                    )
+            return result
 
         def _write(path, document):  # type: ignore[no-untyped-def]
             with open(path + ".tmp", "w") as f:
@@ -86,7 +92,8 @@ if os.environ.get("PODD_BENCHSHIM"):
                 # Handlers are installed before the pod reports ready, so a signal sent
                 # once the spawn has returned can never hit the default action.
                 env = os.environ
-                if self.parent is not None and env.get("PODD_BENCHSHIM_EMIT"):
+                parent = self.state.lineage.parent
+                if parent is not None and env.get("PODD_BENCHSHIM_EMIT"):
                     manager = trio.open_signal_receiver(signal.SIGUSR1)
                     receiver = manager.__enter__()
                     self.nursery.start_soon(
@@ -98,7 +105,7 @@ if os.environ.get("PODD_BENCHSHIM"):
                         float(env.get("PODD_BENCHSHIM_RATE", "0")),
                         env.get("PODD_BENCHSHIM_OUT", "."),
                     )
-                if self.parent is None and env.get("PODD_BENCHSHIM_TRACE"):
+                if parent is None and env.get("PODD_BENCHSHIM_TRACE"):
                     manager = trio.open_signal_receiver(signal.SIGUSR2)
                     receiver = manager.__enter__()
                     self.nursery.start_soon(
@@ -108,7 +115,7 @@ if os.environ.get("PODD_BENCHSHIM"):
 
             await original_run(self, listener, ready)
 
-        pod_class._notify = _notify
+        pod_class.run_effects = run_effects
         pod_class.run = run
 
     class _PatchPodModule:
