@@ -135,8 +135,12 @@ def _spawn_root(
     turn_timeout: float,
     options: dict[str, Any],
 ) -> Any:
-    # A root pod is a new interpreter that imports the runtime: what it takes to build
-    # its spec is imported here.
+    # A root pod is forked from this process and imports the runtime itself: what it
+    # takes to build its spec is imported here, without the cyclic garbage collector
+    # (a short-lived process; the pod turns it on again: ``podd.runtime.launch``).
+    import gc
+
+    gc.disable()
     from podd.core import scope
     from podd.core.spec import PodSpec, agent_driver
     from podd.spawn.agent_command import check_agent

@@ -6,11 +6,24 @@ runtime itself, so the CLI never pays for it and the pod pays once.
 
 from __future__ import annotations
 
+import gc
+
 __all__ = ["run_pod"]
 
 
 def run_pod(argv: list[str], spec_json: str) -> int:
-    """Run the pod of ``spec_json`` in this process (``podd.runtime.main.main``)."""
-    from podd.runtime.main import main
+    """Run the pod of ``spec_json`` in this process (``podd.runtime.main.main``).
 
+    The import runs without the cyclic garbage collector (the CLI turns it off before
+    its own imports; a collection during an import walks every object made so far).
+    What the import made lives as long as the process: ``gc.freeze()`` keeps it off
+    every later collection, and off the pages that the root's fork server, a fork of
+    this process, shares with it; then the collector runs again.
+    """
+    gc.disable()
+    try:
+        from podd.runtime.main import main
+    finally:
+        gc.freeze()
+        gc.enable()
     return main(argv, spec_json)

@@ -6,18 +6,20 @@ which any local user can read; once it is known, the process title says
 
 It claims ``<root>/<name>/`` (refusing a live pod's name, clearing a dead one's
 leftovers), binds the socket, writes ``pod.json``, reports readiness on the pipe, and
-runs the pod until it stops. A clean stop removes the directory; anything else leaves
+runs the pod until it stops. The first root pod of a root (``--root-server-fd``: the
+CLI found no root fork server and bound its socket) first forks that server off itself
+(``podd.spawn.root_forkserver``). A clean stop removes the directory; anything else leaves
 ``exit_reason`` in it for whoever reclaims or restarts the pod.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import os
 import resource
 import shutil
+import sys
 import traceback
 
 import orjson
@@ -30,6 +32,7 @@ from podd.proc.facts import start_time
 from podd.proc.title import pod_title, set_title
 from podd.runtime.pod import Pod
 from podd.runtime.server import bind_listener
+from podd.spawn.root_forkserver import fork_root_server
 from podd.store.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
 from podd.store.leftovers import kill_leftover_turn
 from podd.store.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
@@ -180,15 +183,38 @@ def _read_spec(fd: int) -> bytes:
         return f.read()
 
 
+_OPTIONS = ("--ready-fd", "--spec-fd", "--root-server-fd", "--root-server-ino")
+
+
+def parse_options(argv: list[str]) -> dict[str, int]:
+    """``--ready-fd N --spec-fd M [--root-server-fd L --root-server-ino I]``: numbers by
+    option (-1 if absent). Read by hand: an ``argparse`` parser, built by every pod for
+    these few numbers, costs each forked pod private memory and time."""
+    options = dict.fromkeys(_OPTIONS, -1)
+    words = iter(argv)
+    for word in words:
+        name, eq, value = word.partition("=")
+        if name not in options:
+            raise SystemExit(f"podd._pod_main: unknown option {word!r}")
+        try:
+            options[name] = int(value if eq else next(words))
+        except (StopIteration, ValueError):
+            raise SystemExit(f"podd._pod_main: {name} needs a number") from None
+    return options
+
+
 def main(argv: list[str] | None = None, spec_json: str | None = None) -> int:
     """Run one pod. The spec comes from ``--spec-fd`` or, from a fork server, as
     ``spec_json``."""
-    parser = argparse.ArgumentParser(prog="podd._pod_main", description="Run one pod (internal).")
-    parser.add_argument("--ready-fd", type=int, default=-1)
-    parser.add_argument("--spec-fd", type=int, default=-1)
-    args = parser.parse_args(argv)
-    raw = spec_json.encode() if spec_json is not None else _read_spec(args.spec_fd)
+    options = parse_options(sys.argv[1:] if argv is None else argv)
+    raw = spec_json.encode() if spec_json is not None else _read_spec(options["--spec-fd"])
     spec = converter.structure(orjson.loads(raw), PodSpec)
+    if options["--root-server-fd"] >= 0:
+        # A cold root spawn: the CLI bound the root fork server's socket; the server is
+        # a fork of this process, taken now that the runtime is imported and while it
+        # has a single thread (before trio), so that no second interpreter imports it.
+        listener, identity = options["--root-server-fd"], options["--root-server-ino"]
+        fork_root_server(main, listener, identity, spec.name, spec.root)
     set_title(pod_title(spec.name, spec.root))
     _raise_fd_limit()
-    return trio.run(run, spec, ReadyPipe(args.ready_fd))
+    return trio.run(run, spec, ReadyPipe(options["--ready-fd"]))

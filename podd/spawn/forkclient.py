@@ -1,4 +1,4 @@
-"""The pod's side of its fork server (see ``podd.spawn.forkserver``)."""
+"""The pod's side of its fork server (see ``podd.spawn.pod_forkserver``)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import subprocess
 
 import trio
 
-from podd.spawn import forkserver
+from podd.spawn.forked_pod import take_prestarted
 
 __all__ = ["ForkServer", "ForkedProcess"]
 
@@ -56,7 +56,7 @@ class ForkedProcess:
 
 class ForkServer:
     """The pod's handle on its fork server: the one forked before the pod's event loop
-    started (``podd.spawn.forkserver.take_prestarted``), if there is one, else one started
+    started (``podd.spawn.forked_pod.take_prestarted``), if there is one, else one started
     with exec on first use."""
 
     def __init__(self, command: list[str], env: dict[str, str], args: list[str]) -> None:
@@ -67,7 +67,7 @@ class ForkServer:
         self._sock: trio.socket.SocketType | None = None
         self._process: trio.Process | ForkedProcess | None = None
         self._lock = trio.Lock()
-        self._prestarted = forkserver.take_prestarted()
+        self._prestarted = take_prestarted()
 
     async def _start(self) -> trio.socket.SocketType:
         if self._process is not None:

@@ -20,19 +20,17 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from typing import Any
 
 import attrs
 import orjson
 
 from podd.core.spec import PodSpec
-from podd.spawn import forkserver
-from podd.spawn.forkserver import ROOT_SOCKET
-from podd.store.paths import short_socket_path
+from podd.spawn.forked_pod import RunPod, become_pod
+from podd.spawn.forkserver import ask_root_server, available, claim_root_socket
 from protocol import ProtocolError, converter, error_from_wire
 
-__all__ = ["Ready", "pod_command", "spawn_detached"]
+__all__ = ["Ready", "RunPod", "pod_command", "spawn_detached"]
 
 STARTUP_TIMEOUT = 30.0
 STDERR_TAIL = 2000
@@ -115,66 +113,19 @@ class SpawnError(Exception):
         return error_from_wire(self.code, self.message)
 
 
-def _fork_from_server(spec: PodSpec, ready_fd: int, stderr_fd: int) -> int | None:
-    """Ask the root's fork server to start the pod; its pid, or None if there is none."""
-    path_dir = spec.root
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(5.0)
-    try:
-        with short_socket_path(path_dir, ROOT_SOCKET) as path:
-            sock.connect(path)
-        request = {"spec": spec_json(spec), "env": pod_environment()}
-        socket.send_fds(sock, [orjson.dumps(request)], [ready_fd, stderr_fd])
-        answer = sock.recv(64)
-        return int(answer) if answer.isdigit() else None
-    except (OSError, ValueError):
-        return None
-    finally:
-        sock.close()
-
-
-def begin_root_fork_server(root: str) -> int | None:
-    """Start the root's fork server (in a session of its own); the read end of its
-    readiness pipe (see ``start_root_fork_server``), or None if it could not start."""
-    read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-    try:
-        subprocess.Popen(
-            [sys.executable, "-m", "podd._forkserver_main", "--root", root, str(write_fd)],
-            pass_fds=(write_fd,),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd="/",
-            env=pod_environment(),
-            start_new_session=True,
-        ).returncode = 0  # detached: reaped by init, like a root pod
-    except OSError:
-        os.close(read_fd)
-        return None
-    finally:
-        os.close(write_fd)
-    return read_fd
-
-
-def start_root_fork_server(root: str, timeout: float = STARTUP_TIMEOUT) -> bool:
-    """Start the root's fork server and wait until it listens; False if it did not come
-    up in time."""
-    read_fd = begin_root_fork_server(root)
-    return read_fd is not None and _read_line(read_fd, timeout) == b"ready\n"
-
-
-RunPod = Callable[[list[str], str], int]
-"""``podd.runtime.main.main``, which the caller passes in: this module does not import the
-runtime it starts."""
-
-
 def _fork_pod_here(
-    spec: PodSpec, run_pod: RunPod, ready_fd: int, stderr_fd: int, close: tuple[int, ...]
+    text: str,
+    env: dict[str, str],
+    run_pod: RunPod,
+    fds: tuple[int, int],
+    close: tuple[int, ...],
+    argv: tuple[str, ...],
 ) -> int:
-    """Fork the pod from this (single-threaded) process, detached: a new session, and a
-    second fork so that init, not this short-lived process, is its parent. Returns the
-    pod's pid. The pod imports the runtime itself: one interpreter start-up, not two."""
-    text, env = spec_json(spec), pod_environment()
+    """Fork the pod of spec ``text`` from this (single-threaded) process, detached: a
+    new session, and a second fork so that init, not this short-lived process, is its
+    parent. ``fds`` are its readiness and stderr pipes; ``close`` what it must not keep.
+    Returns the pod's pid. The pod imports the runtime itself: one interpreter start-up,
+    not two."""
     pid_read, pid_write = os.pipe2(os.O_CLOEXEC)
     first = os.fork()
     if first == 0:
@@ -186,7 +137,7 @@ def _fork_pod_here(
             if second == 0:
                 for fd in (pid_write, *close):
                     os.close(fd)
-                forkserver.become_pod(run_pod, text, ready_fd, stderr_fd, env)
+                become_pod(run_pod, text, *fds, env, argv=argv)
             os.write(pid_write, str(second).encode())
         except BaseException:
             code = 1
@@ -201,19 +152,28 @@ def _fork_pod_here(
     return int(answer)
 
 
-def _announce(root: str, name: str) -> None:
-    """Ask the root's fork server (if it already listens) to watch a pod it did not fork."""
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    sock.settimeout(2.0)
+def _ask_or_claim_root_server(
+    root: str, request: bytes, fds: tuple[int, int]
+) -> tuple[int | None, tuple[socket.socket, int] | None]:
+    """Through the root's fork server if one runs (then every root pod has a watcher
+    that cleans up after it if it dies): ``(pid, None)``. Else ``(None, (socket,
+    inode))``: the root's fork-server socket, bound and listening here for the server
+    that the new pod forks off itself (``podd.spawn.root_forkserver``); None for it if
+    it cannot be bound (the pod starts all the same, without a server)."""
+    pid = ask_root_server(root, request, *fds)
+    if pid is not None:
+        return pid, None
     try:
-        with short_socket_path(root, ROOT_SOCKET) as path:
-            sock.connect(path)
-        sock.send(b"watch " + name.encode())
-        sock.recv(16)
+        claimed = claim_root_socket(root)
+        if claimed is None:
+            # A server came up meanwhile: ask it; if it does not answer, take its place.
+            pid = ask_root_server(root, request, *fds)
+            if pid is not None:
+                return pid, None
+            claimed = claim_root_socket(root, replace=True)
     except OSError:
-        pass  # not listening yet: it finds the pod when it starts
-    finally:
-        sock.close()
+        return None, None
+    return None, claimed
 
 
 def spawn_detached(
@@ -221,38 +181,38 @@ def spawn_detached(
 ) -> Ready:
     """Start a root pod in its own session and wait for it to listen.
 
-    The root's fork server starts it in a few milliseconds if one runs. Otherwise, with
-    ``run_pod``, the pod is forked from this process and the root's fork server started
-    beside it (for the next spawns, and to watch this pod); without, the fork server is
-    started first and asked. The last resort is exec. Raises ``SpawnError``; on failure
-    the process is gone and has removed what it made.
+    The root's fork server starts it in a few milliseconds if one runs. Otherwise the
+    pod is forked from this process with ``run_pod`` (else started with exec), with
+    the root's fork-server socket bound here and handed to the pod, which forks the
+    server off itself once it has imported the runtime: the socket listens before the
+    pod is ready, and no second interpreter imports the runtime. Raises ``SpawnError``;
+    on failure the process is gone and has removed what it made.
     """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     err_read, err_write = os.pipe2(os.O_CLOEXEC)
     proc: subprocess.Popen[bytes] | None = None
-    server_ready: int | None = None
+    listener: socket.socket | None = None
     try:
         pid = None
-        if forkserver.available():
-            # Through the root's fork server if one runs: then every root pod has a
-            # watcher that cleans up after it if it dies.
-            pid = _fork_from_server(spec, write_fd, err_write)
+        argv: tuple[str, ...] = ()
+        if available():
+            text, env = spec_json(spec), pod_environment()
+            request = orjson.dumps({"spec": text, "env": env})
+            pid, claimed = _ask_or_claim_root_server(spec.root, request, (write_fd, err_write))
+            if claimed is not None:
+                listener, identity = claimed
+                argv = ("--root-server-fd", str(listener.fileno()), "--root-server-ino")
+                argv += (str(identity),)
             if pid is None and run_pod is not None:
-                # It starts while the pod starts; both are waited for below, so that
-                # when the spawn returns the fork server is there for the next one.
-                server_ready = begin_root_fork_server(spec.root)
-                close: tuple[int, ...] = (read_fd, err_read)
-                if server_ready is not None:
-                    close += (server_ready,)
-                pid = _fork_pod_here(spec, run_pod, write_fd, err_write, close)
-            elif pid is None and start_root_fork_server(spec.root):
-                pid = _fork_from_server(spec, write_fd, err_write)
+                fds = (write_fd, err_write)
+                pid = _fork_pod_here(text, env, run_pod, fds, (read_fd, err_read), argv)
         if pid is None:
             spec_fd = spec_file(spec)
+            keep = [write_fd, spec_fd] + ([listener.fileno()] if listener is not None else [])
             try:
                 proc = subprocess.Popen(
-                    pod_command(spec_fd, write_fd),
-                    pass_fds=(write_fd, spec_fd),
+                    [*pod_command(spec_fd, write_fd), *argv],
+                    pass_fds=keep,
                     stdin=subprocess.DEVNULL,
                     stdout=subprocess.DEVNULL,
                     stderr=err_write,
@@ -269,6 +229,8 @@ def spawn_detached(
     finally:
         os.close(write_fd)
         os.close(err_write)
+        if listener is not None:
+            listener.close()  # the pod holds it now
     line = _read_line(read_fd, timeout)
     if reported_ready(line):
         os.close(err_read)
@@ -276,13 +238,7 @@ def spawn_detached(
             # The pod lives on in its own session; init reaps it, not this short-lived
             # process. Marking the Popen done keeps it from warning that it still runs.
             proc.returncode = 0
-        if server_ready is not None and _read_line(server_ready, timeout) == b"ready\n":
-            # It watches this pod from now on (had it scanned the root before the pod
-            # was ready, it would not have seen it).
-            _announce(spec.root, spec.name)
         return parse_ready(line, "", "")
-    if server_ready is not None:
-        os.close(server_ready)
     if not line:
         # Timed out, or died without a word: make sure it is gone before reading what
         # it wrote (its stderr closes with it).

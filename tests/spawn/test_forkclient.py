@@ -14,7 +14,7 @@ import pytest
 import trio
 import trio.testing
 
-from podd.spawn import forkserver
+from podd.spawn import forked_pod
 from podd.spawn.forkclient import ForkedProcess, ForkServer
 from podd.spawn.spawner import pod_environment
 
@@ -40,11 +40,11 @@ def prestarted() -> Iterator[StandIn]:
     end of a socket pair, handed over as ``become_pod`` does."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     child = subprocess.Popen(["sleep", "60"])
-    forkserver._prestarted = (child.pid, ours.detach())
+    forked_pod._prestarted = (child.pid, ours.detach())
     try:
         yield theirs, child
     finally:
-        forkserver._prestarted = None
+        forked_pod._prestarted = None
         theirs.close()
         if not reaped(child.pid):
             child.kill()
@@ -66,7 +66,7 @@ class TestPrestarted:
     async def test_it_is_taken_over_once(self, prestarted: StandIn) -> None:
         theirs, child = prestarted
         server = ForkServer(exec_command(), pod_environment(), ["p", "/nowhere"])
-        assert forkserver.take_prestarted() is None  # the handle has it now
+        assert forked_pod.take_prestarted() is None  # the handle has it now
         theirs.send(b"ready")
         with trio.fail_after(30):
             sock = await server._start()
@@ -104,7 +104,7 @@ class TestForkedProcess:
 
     async def test_a_cancelled_waiter_leaves_the_others_waiting(self, prestarted: StandIn) -> None:
         _, child = prestarted
-        forkserver.take_prestarted()
+        forked_pod.take_prestarted()
         process = ForkedProcess(child.pid)
         codes: list[int] = []
         with trio.fail_after(30):
