@@ -52,8 +52,7 @@ from podd.spawn.child_process import ChildProcess
 from podd.spawn.forkclient import ForkServer
 from podd.spawn.spawner import pod_environment
 from podd.store import kept
-from podd.store.journal import SYNC_INTERVAL, Journal
-from podd.store.journal import PodState as Snapshot
+from podd.store.journal import SYNC_INTERVAL, Journal, Snapshot
 from podd.store.pod_files import save_registry, write_info
 from protocol import (
     Errored,

@@ -33,7 +33,7 @@ from podd.proc.title import pod_title, set_title
 from podd.runtime.pod import Pod
 from podd.runtime.server import bind_listener
 from podd.spawn.root_forkserver import fork_root_server
-from podd.store.journal import PodState, load_state, read_stopped, stopped_path, write_stopped
+from podd.store.journal import Snapshot, load_state, read_stopped, stopped_path, write_stopped
 from podd.store.leftovers import kill_leftover_turn
 from podd.store.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
 from protocol import converter
@@ -72,7 +72,7 @@ class ReadyPipe:
         self._send({"ok": False, "code": code, "message": message})
 
 
-def claim_directory(spec: PodSpec) -> PodState | None:
+def claim_directory(spec: PodSpec) -> Snapshot | None:
     """Claim the pod's directory; a live (or starting) pod's name is refused, a dead
     one's leftovers are cleared.
 
@@ -90,7 +90,7 @@ def claim_directory(spec: PodSpec) -> PodState | None:
         created = False
     if not lock_directory(spec.directory):
         raise StartupError("already_exists", f"a pod named {spec.name!r} is running")
-    state: PodState | None = None
+    state: Snapshot | None = None
     if not created:
         ensure_private_dir(spec.directory, create=False)
         if spec.restore:
@@ -99,7 +99,7 @@ def claim_directory(spec: PodSpec) -> PodState | None:
         clear_directory(spec.directory)
     if spec.restore and state is None:
         stopped = read_stopped(spec.root, spec.name)
-        state = stopped[1] if stopped is not None else PodState()
+        state = stopped[1] if stopped is not None else Snapshot()
     return state
 
 

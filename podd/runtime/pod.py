@@ -56,7 +56,7 @@ from podd.runtime.loop import LATER, LoopReentryError, PodCore
 from podd.runtime.server import serve
 from podd.runtime.stop import Stopper
 from podd.runtime.turns import Turns
-from podd.store.journal import PodState as Snapshot
+from podd.store.journal import Snapshot
 from protocol import encode_result
 
 __all__ = ["LoopReentryError", "Pod"]

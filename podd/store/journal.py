@@ -42,7 +42,7 @@ from protocol import converter
 __all__ = [
     "COMPACT_AFTER",
     "Journal",
-    "PodState",
+    "Snapshot",
     "load_state",
     "read_stopped",
     "stopped_how",
@@ -55,7 +55,7 @@ SYNC_INTERVAL = 0.2
 
 
 @attrs.define
-class PodState:
+class Snapshot:
     """What a restart brings back."""
 
     registry: list[ChildRecord] = attrs.field(factory=list)
@@ -126,7 +126,7 @@ class PodState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PodState:
+    def from_dict(cls, data: dict[str, Any]) -> Snapshot:
         return cls(
             registry=[converter.structure(p, ChildRecord) for p in data.get("registry", [])],
             notifications=[Notification.from_dict(n) for n in data.get("notifications", [])],
@@ -176,7 +176,7 @@ class Journal:
     def wants_compaction(self) -> bool:
         return self.records >= COMPACT_AFTER
 
-    def compact(self, state: PodState) -> None:
+    def compact(self, state: Snapshot) -> None:
         """Replace the snapshot with ``state`` and empty the log."""
         self._buffer.clear()
         write_atomic(self.snapshot_path, orjson.dumps(state.to_dict()))
@@ -189,15 +189,15 @@ class Journal:
             os.close(self._fd)
 
 
-def load_state(directory: str) -> PodState | None:
+def load_state(directory: str) -> Snapshot | None:
     """Rebuild the state a pod directory's journal describes; None if it has none.
 
     A torn last line (the pod died mid-write) is ignored.
     """
-    state: PodState | None = None
+    state: Snapshot | None = None
     try:
         with open(os.path.join(directory, "snapshot.json"), "rb") as f:
-            state = PodState.from_dict(orjson.loads(f.read()))
+            state = Snapshot.from_dict(orjson.loads(f.read()))
     except FileNotFoundError:
         pass
     except ValueError:
@@ -207,7 +207,7 @@ def load_state(directory: str) -> PodState | None:
             lines = f.read().split(b"\n")
     except FileNotFoundError:
         return state
-    state = state or PodState()
+    state = state or Snapshot()
     for line in lines:
         if not line.strip():
             continue
@@ -223,7 +223,7 @@ def stopped_path(root: str, name: str) -> str:
 
 
 def write_stopped(
-    root: str, info: PodInfo, state: PodState, how: str = "stopped", reason: str | None = None
+    root: str, info: PodInfo, state: Snapshot, how: str = "stopped", reason: str | None = None
 ) -> None:
     """Keep a stopped or dead pod's last state for ``podd restart``; ``how`` it ended:
     ``stopped`` (it shut down cleanly) or ``died`` (it was reclaimed).
@@ -254,11 +254,11 @@ def stopped_how(root: str, name: str) -> str | None:
         return None
 
 
-def read_stopped(root: str, name: str) -> tuple[PodInfo, PodState] | None:
+def read_stopped(root: str, name: str) -> tuple[PodInfo, Snapshot] | None:
     try:
         with open(stopped_path(root, name), "rb") as f:
             document = orjson.loads(f.read())
-        return converter.structure(document["info"], PodInfo), PodState.from_dict(document["state"])
+        return converter.structure(document["info"], PodInfo), Snapshot.from_dict(document["state"])
     except FileNotFoundError:
         return None
     except (ValueError, KeyError, TypeError):

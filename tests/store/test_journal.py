@@ -1,5 +1,5 @@
 """The pod's journal (issue 7): state changes appended to ``journal.log``, replayed
-into a ``PodState``, compacted into ``snapshot.json``; and the stopped record that
+into a ``Snapshot``, compacted into ``snapshot.json``; and the stopped record that
 ``podd restart`` reads.
 
 Files only, no pods: the journal is written the way the pod's loop writes it.
@@ -21,7 +21,7 @@ from podd.core.spec import Ancestor, PodInfo, PodSpec
 from podd.store.journal import (
     COMPACT_AFTER,
     Journal,
-    PodState,
+    Snapshot,
     load_state,
     read_stopped,
     stopped_path,
@@ -83,7 +83,7 @@ class TestReplay:
     def test_notifications_accumulate_until_drained(self, tmp_path: Path) -> None:
         written(tmp_path, notify(note("a", 1)), notify(note("b", 1)), DRAIN, notify(note("a", 2)))
         state = load_state(str(tmp_path))
-        assert PodState(notifications=[note("a", 2)]) == state
+        assert Snapshot(notifications=[note("a", 2)]) == state
 
     def test_every_kind_of_record(self, tmp_path: Path) -> None:
         gone = Notification.of(ShutDown("b", reason="stopped"))
@@ -96,7 +96,7 @@ class TestReplay:
             notify(gone),
             turn(2, finished=False),
         )
-        expected = PodState(
+        expected = Snapshot(
             registry=[child("a")],
             notifications=[note("a"), gone],
             turns=2,
@@ -106,15 +106,15 @@ class TestReplay:
 
     def test_unknown_records_are_skipped(self, tmp_path: Path) -> None:
         written(tmp_path, {"op": "from_the_future", "x": 1}, notify(note("a")), {"no_op": 1})
-        assert PodState(notifications=[note("a")]) == load_state(str(tmp_path))
+        assert Snapshot(notifications=[note("a")]) == load_state(str(tmp_path))
 
     def test_nothing_reaches_the_file_before_flush(self, tmp_path: Path) -> None:
         journal = Journal(str(tmp_path))
         journal.append(notify(note("a")))
-        assert PodState() == load_state(str(tmp_path))
+        assert Snapshot() == load_state(str(tmp_path))
         journal.flush()
         journal.sync()
-        assert PodState(notifications=[note("a")]) == load_state(str(tmp_path))
+        assert Snapshot(notifications=[note("a")]) == load_state(str(tmp_path))
         journal.close()
 
 
@@ -126,7 +126,7 @@ class TestTornLine:
         whole = orjson.dumps(notify(note("b")))
         with open(tmp_path / "journal.log", "ab") as f:
             f.write(whole[: len(whole) // 2])
-        assert PodState(notifications=[note("a")], turns=1, last_turn=turn(1)["last_turn"]) == (
+        assert Snapshot(notifications=[note("a")], turns=1, last_turn=turn(1)["last_turn"]) == (
             load_state(str(tmp_path))
         )
 
@@ -136,7 +136,7 @@ class TestTornLine:
         whole = orjson.dumps(registry(child("a"), child("b")))
         with open(tmp_path / "journal.log", "ab") as f:
             f.write(whole[:cut])
-        assert PodState(registry=[child("a")]) == load_state(str(tmp_path))
+        assert Snapshot(registry=[child("a")]) == load_state(str(tmp_path))
 
 
 class TestCompaction:
@@ -165,7 +165,7 @@ class TestCompaction:
         journal.append(registry(child("a"), child("b", pid=101)))
         journal.flush()
         journal.close()
-        expected = PodState(
+        expected = Snapshot(
             registry=[child("a"), child("b", pid=101)], notifications=[note("a"), note("b")]
         )
         assert expected == load_state(str(tmp_path))
@@ -177,24 +177,24 @@ class TestCompaction:
         assert not journal.wants_compaction
         journal.append(DRAIN)
         assert journal.wants_compaction
-        journal.compact(PodState())
+        journal.compact(Snapshot())
         assert not journal.wants_compaction
         journal.close()
 
     def test_a_broken_snapshot_is_not_trusted(self, tmp_path: Path) -> None:
         (tmp_path / "snapshot.json").write_bytes(b'{"registry": [')
         written(tmp_path, notify(note("a"))).close()
-        assert PodState(notifications=[note("a")]) == load_state(str(tmp_path))
+        assert Snapshot(notifications=[note("a")]) == load_state(str(tmp_path))
 
     def test_state_round_trips_through_a_dict(self) -> None:
-        state = PodState(
+        state = Snapshot(
             registry=[child("a")],
             notifications=[note("a"), Notification.of(Errored("a", "boom"))],
             dropped=3,
             turns=4,
             last_turn=turn(4)["last_turn"],
         )
-        assert state == PodState.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
+        assert state == Snapshot.from_dict(orjson.loads(orjson.dumps(state.to_dict())))
 
 
 class TestStoppedRecord:
@@ -220,7 +220,7 @@ class TestStoppedRecord:
 
     def test_round_trip(self, tmp_path: Path) -> None:
         root = str(tmp_path)
-        state = PodState(registry=[child("a")], notifications=[note("a")], dropped=1, turns=2)
+        state = Snapshot(registry=[child("a")], notifications=[note("a")], dropped=1, turns=2)
         write_stopped(root, self.info(root), state)
         assert os.path.join(root, ".stopped.x.json") == stopped_path(root, "x")
         assert (self.info(root), state) == read_stopped(root, "x")
@@ -240,7 +240,7 @@ class TestDeduplicationState:
     """Replaying notifications restores what was applied from each sender."""
 
     def test_replayed_notifications_restore_last_seq(self) -> None:
-        state = PodState(registry=[ChildRecord("c", "/s", [], "/p", 7, 0.0, "p", 1, 0)])
+        state = Snapshot(registry=[ChildRecord("c", "/s", [], "/p", 7, 0.0, "p", 1, 0)])
         for seq in (1, 2, 3):
             event = TurnEnded("c", turn=seq, incarnation=1, seq=seq)
             state.apply({"op": "notify", "notification": Notification.of(event).to_dict()})

@@ -12,7 +12,7 @@ import pytest
 
 from podd.core.registry import ChildRecord, Registry
 from podd.core.spec import PodInfo, PodSpec
-from podd.store.journal import PodState, write_stopped
+from podd.store.journal import Snapshot, write_stopped
 from podd.store.pod_files import save_registry, write_info
 from podd.store.records import read_pod_record, read_registry, read_stopped_record
 from protocol import ScopeRule
@@ -84,7 +84,7 @@ class TestPodRecord:
             read_pod_record(os.path.join(root, "pod.json"))
 
     def test_the_record_a_stopped_pod_left(self, root: str) -> None:
-        write_stopped(root, info(root), PodState())
+        write_stopped(root, info(root), Snapshot())
         record = read_stopped_record(root, "child")
         assert record is not None
         assert ("child", "top", 3) == (record.name, record.parent, record.incarnation)
