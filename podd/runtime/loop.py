@@ -142,6 +142,7 @@ class PodCore(abc.ABC):
         }
         self.journal = Journal(spec.directory)
         self._status = StatusView()
+        self._info_lock = trio.Lock()
         if restored is not None:
             self._restore(restored)
 
@@ -375,4 +376,13 @@ class PodCore(abc.ABC):
         return PodInfo(spec=spec, pid=self.pid, start_time=self.start_time)
 
     def write_info(self) -> None:
+        """Write ``pod.json`` now (at start-up, before the loop runs)."""
         write_info(os.path.join(self.spec.directory, "pod.json"), self.info())
+
+    async def rewrite_info(self, info: PodInfo) -> None:
+        """Replace ``pod.json`` with ``info`` (the lineage changed) in a worker thread,
+        so that its fsync never holds the loop; one write at a time, in order."""
+        async with self._info_lock:
+            with trio.CancelScope(shield=True):
+                path = os.path.join(self.spec.directory, "pod.json")
+                await trio.to_thread.run_sync(write_info, path, info)

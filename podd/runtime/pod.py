@@ -163,7 +163,7 @@ class Pod(PodCore):
                 case RetargetOutbox(target=target):
                     self.outbox.retarget(target)
                 case WriteInfo():
-                    self.write_info()
+                    self.background(self.rewrite_info, self.info())
                 case WaitSpawns(deadline=deadline):
                     self.background(self.stopper.wait_spawns, deadline)
                 case StopChildren(children=children, params=params, deadline=deadline):
