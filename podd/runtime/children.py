@@ -51,7 +51,9 @@ log = logging.getLogger(__name__)
 
 
 class Children:
-    """Spawning, reclaiming and restarting children; state lives in ``PodCore``."""
+    """``spawn`` and ``restart_child``: the checks only the system can answer, the
+    child processes, their watchers and delayed restarts (``podd.core.spawning`` and
+    ``podd.core.children`` keep the books)."""
 
     def __init__(self, pod: PodCore) -> None:
         self.pod = pod
