@@ -341,11 +341,6 @@ class PodCore(abc.ABC):
 
     # --- Simple requests -----------------------------------------------------------
 
-    def publish(self, event: dict[str, Any]) -> None:
-        """Record ``event`` (a wire dict) in this pod's event feed as its own, for
-        whoever follows the pod (``events``); it is not sent upward."""
-        self.feed.record(self.name, event)
-
     def _on_status(self, conn: Connection, request: Request) -> Any:
         return self._status.reply(
             self.state,

@@ -45,9 +45,17 @@ class StatusView:
         """What the cached part was built from."""
         self._parts: Any = None
 
-    def reply(self, state: PodState, start_time: float, **runtime: Any) -> dict[str, Any]:
-        """The ``status`` of the pod of ``state``; ``runtime`` adds what only the
-        runtime measures (``lag``, ``outbox``, ``slots``)."""
+    def reply(
+        self,
+        state: PodState,
+        start_time: float,
+        *,
+        lag: dict[str, Any],
+        outbox: dict[str, Any],
+        slots: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The ``status`` of the pod of ``state``, with what only the runtime measures:
+        the loop's ``lag``, the ``outbox``'s figures, the ``slots`` pool (if any)."""
         spec, turns = state.spec, state.turns
         # Records are compared field by field (events change them in place); the key
         # keeps copies of the rule lists, so that a list changed in place is seen too.
@@ -88,7 +96,7 @@ class StatusView:
             "cost_usd": turns.cost_usd,
             "usage": dict(turns.usage),
             "queue": [{"priority": w.priority, "text": w.text[:80]} for w in turns.queue.items()],
-            "slots": runtime["slots"],
+            "slots": slots,
             "state_dir": kept.state_dir(spec.root, state.name),
             "wake_on_notify": spec.wake_on_notify,
             "turn_timeout": spec.turn_timeout,
@@ -100,6 +108,6 @@ class StatusView:
             "children": children,
             "notifications_pending": len(state.notifications),
             "notifications_dropped": state.notifications.dropped,
-            "lag": runtime["lag"],
-            "outbox": runtime["outbox"],
+            "lag": lag,
+            "outbox": outbox,
         }
