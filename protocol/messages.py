@@ -11,6 +11,8 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
+from protocol.values import Value
+
 __all__ = [
     "EVENT_KINDS",
     "LOCAL_EVENT_KINDS",
@@ -46,8 +48,8 @@ Permission = Literal["read", "write"]
 RestartPolicy = Literal["never", "on-failure", "always"]
 
 
-@attrs.frozen
-class ScopeRule:
+@attrs.frozen(repr=False, eq=False)
+class ScopeRule(Value):
     """One path a pod may read, or read and write."""
 
     target: str
@@ -63,8 +65,8 @@ class ScopeRule:
 # are applied as they come.
 
 
-@attrs.frozen
-class TurnEnded:
+@attrs.frozen(repr=False, eq=False)
+class TurnEnded(Value):
     kind: ClassVar[str] = "turn_ended"
     pod_name: str
     turn: int = 0
@@ -77,8 +79,8 @@ class TurnEnded:
     """Tool calls the agent was denied during the turn."""
 
 
-@attrs.frozen
-class Errored:
+@attrs.frozen(repr=False, eq=False)
+class Errored(Value):
     kind: ClassVar[str] = "errored"
     pod_name: str
     message: str
@@ -87,8 +89,8 @@ class Errored:
     seq: int = 0
 
 
-@attrs.frozen
-class ShutDown:
+@attrs.frozen(repr=False, eq=False)
+class ShutDown(Value):
     kind: ClassVar[str] = "shut_down"
     pod_name: str
     reason: str = "stopped"
@@ -96,8 +98,8 @@ class ShutDown:
     seq: int = 0
 
 
-@attrs.frozen
-class ScopeSubDelegated:
+@attrs.frozen(repr=False, eq=False)
+class ScopeSubDelegated(Value):
     kind: ClassVar[str] = "scope_sub_delegated"
     parent_pod: str
     sub_pod: str
@@ -109,8 +111,8 @@ class ScopeSubDelegated:
     seq: int = 0
 
 
-@attrs.frozen
-class Adopted:
+@attrs.frozen(repr=False, eq=False)
+class Adopted(Value):
     """Local only: this pod took over ``pod_name`` after ``previous_parent`` died."""
 
     kind: ClassVar[str] = "adopted"
@@ -118,8 +120,8 @@ class Adopted:
     previous_parent: str
 
 
-@attrs.frozen
-class RestartGaveUp:
+@attrs.frozen(repr=False, eq=False)
+class RestartGaveUp(Value):
     """Local only: the restart policy stopped restarting ``pod_name``."""
 
     kind: ClassVar[str] = "restart_gave_up"
@@ -127,8 +129,8 @@ class RestartGaveUp:
     message: str
 
 
-@attrs.frozen
-class TaskSkipped:
+@attrs.frozen(repr=False, eq=False)
+class TaskSkipped(Value):
     """Local only: child ``pod_name`` did not run its task, because ``reason``."""
 
     kind: ClassVar[str] = "task_skipped"
@@ -136,16 +138,16 @@ class TaskSkipped:
     reason: str
 
 
-@attrs.frozen
-class NotificationsDropped:
+@attrs.frozen(repr=False, eq=False)
+class NotificationsDropped(Value):
     """Local only: the notification buffer overflowed and lost ``count`` older entries."""
 
     kind: ClassVar[str] = "notifications_dropped"
     count: int
 
 
-@attrs.frozen
-class UnknownEvent:
+@attrs.frozen(repr=False, eq=False)
+class UnknownEvent(Value):
     """An event of a kind this version does not know; ``raw`` keeps every field."""
 
     kind: str
@@ -182,13 +184,13 @@ _positive = attrs.validators.gt(0.0)
 _optional_positive = attrs.validators.optional(attrs.validators.gt(0))
 
 
-@attrs.frozen
-class NoParams:
+@attrs.frozen(repr=False, eq=False)
+class NoParams(Value):
     """Params of methods that take none (``ping``, ``status``, ``list_pods`` ...)."""
 
 
-@attrs.frozen
-class SpawnParams:
+@attrs.frozen(repr=False, eq=False)
+class SpawnParams(Value):
     name: str
     scope: list[ScopeRule] | None = None
     agent: str | None = None
@@ -212,8 +214,8 @@ class SpawnParams:
     max_running: int | None = attrs.field(default=None, validator=_optional_positive)
 
 
-@attrs.frozen
-class SendParams:
+@attrs.frozen(repr=False, eq=False)
+class SendParams(Value):
     text: str
     wait: bool = False
     queue: bool = False
@@ -224,21 +226,21 @@ class SendParams:
     budget: float | None = attrs.field(default=None, validator=_optional_positive)
 
 
-@attrs.frozen
-class WaitParams:
+@attrs.frozen(repr=False, eq=False)
+class WaitParams(Value):
     """Answered once the pod has nothing running, queued or waiting."""
 
 
-@attrs.frozen
-class DepsParams:
+@attrs.frozen(repr=False, eq=False)
+class DepsParams(Value):
     """From a parent: the children a pod's task waits for have all finished a turn
     (``failed`` None), or one of them failed to (``failed`` says how)."""
 
     failed: str | None = None
 
 
-@attrs.frozen
-class SlotParams:
+@attrs.frozen(repr=False, eq=False)
+class SlotParams(Value):
     """A turn below asks this pod for one of its ``--max-running`` slots; it holds the
     slot as long as it keeps this connection open."""
 
@@ -246,30 +248,30 @@ class SlotParams:
     turn: int = 0
 
 
-@attrs.frozen
-class NotificationsParams:
+@attrs.frozen(repr=False, eq=False)
+class NotificationsParams(Value):
     peek: bool = False
 
 
-@attrs.frozen
-class ShutdownParams:
+@attrs.frozen(repr=False, eq=False)
+class ShutdownParams(Value):
     timeout: float = attrs.field(default=10.0, validator=_positive)
     drain: bool = False
     kill: bool = True
 
 
-@attrs.frozen
-class ListPodsParams:
+@attrs.frozen(repr=False, eq=False)
+class ListPodsParams(Value):
     probe_timeout: float = attrs.field(default=0.5, validator=_positive)
 
 
-@attrs.frozen
-class ReclaimStaleParams:
+@attrs.frozen(repr=False, eq=False)
+class ReclaimStaleParams(Value):
     probe_timeout: float = attrs.field(default=0.5, validator=_positive)
 
 
-@attrs.frozen
-class AdoptParams:
+@attrs.frozen(repr=False, eq=False)
+class AdoptParams(Value):
     """A pod whose parent died asks an ancestor to take it over."""
 
     pod_name: str
@@ -277,22 +279,22 @@ class AdoptParams:
     socket: str
 
 
-@attrs.frozen
-class RestartChildParams:
+@attrs.frozen(repr=False, eq=False)
+class RestartChildParams(Value):
     """Asks a parent to bring back a stopped or dead child under its name."""
 
     name: str
 
 
-@attrs.frozen
-class FlushEventsParams:
+@attrs.frozen(repr=False, eq=False)
+class FlushEventsParams(Value):
     """Asks which of the sender's events have been applied (a cumulative ack)."""
 
     pod_name: str
 
 
-@attrs.frozen
-class EventsParams:
+@attrs.frozen(repr=False, eq=False)
+class EventsParams(Value):
     """Asks for a pod's recent events; with ``follow``, for every later one too."""
 
     follow: bool = False

@@ -18,6 +18,7 @@ from podd.core.spec import Ancestor, PodSpec
 from podd.core.state import Waiter
 from podd.core.turns import Work
 from protocol import AdoptParams, PodEvent, ProtocolError, SendParams, ShutdownParams
+from protocol.values import Value
 
 __all__ = [
     "AdoptAsked",
@@ -52,47 +53,47 @@ __all__ = [
 # --- Requests ------------------------------------------------------------------------
 
 
-@attrs.frozen
-class EventReceived:
+@attrs.frozen(repr=False, eq=False)
+class EventReceived(Value):
     """``pod_event``: a child (or a pod below) reports."""
 
     event: PodEvent
     peer_pid: int | None
 
 
-@attrs.frozen
-class FlushAsked:
+@attrs.frozen(repr=False, eq=False)
+class FlushAsked(Value):
     """``flush_events``: a pod below asks which of its events were applied."""
 
     pod_name: str
     peer_pid: int | None
 
 
-@attrs.frozen
-class AdoptAsked:
+@attrs.frozen(repr=False, eq=False)
+class AdoptAsked(Value):
     """``adopt``: a pod below whose parent died asks this pod to take it over."""
 
     params: AdoptParams
     peer_pid: int | None
 
 
-@attrs.frozen
-class SendAsked:
+@attrs.frozen(repr=False, eq=False)
+class SendAsked(Value):
     """``send``: a turn is asked for; ``waiter`` is answered with its record (``--wait``)."""
 
     params: SendParams
     waiter: Waiter | None
 
 
-@attrs.frozen
-class WaitAsked:
+@attrs.frozen(repr=False, eq=False)
+class WaitAsked(Value):
     """``wait``: answered once nothing runs, waits or is queued."""
 
     waiter: Waiter | None
 
 
-@attrs.frozen
-class DepsAnswered:
+@attrs.frozen(repr=False, eq=False)
+class DepsAnswered(Value):
     """``deps``: the parent says the siblings this pod's task waits for finished
     (``failed`` None) or one of them did not."""
 
@@ -100,8 +101,8 @@ class DepsAnswered:
     peer_pid: int | None
 
 
-@attrs.frozen
-class StopAsked:
+@attrs.frozen(repr=False, eq=False)
+class StopAsked(Value):
     """``shutdown``, a signal, or an orphan with no ancestor left."""
 
     params: ShutdownParams
@@ -112,8 +113,8 @@ class StopAsked:
 # --- What the runtime saw ------------------------------------------------------------
 
 
-@attrs.frozen
-class SpawnAsked:
+@attrs.frozen(repr=False, eq=False)
+class SpawnAsked(Value):
     """A child of ``spec`` is to be started (``spawn``, ``restart_child``, a restart by
     policy: ``waiter`` None); the runtime has checked what only the system can tell."""
 
@@ -121,16 +122,16 @@ class SpawnAsked:
     waiter: Waiter | None
 
 
-@attrs.frozen
-class ChildStarted:
+@attrs.frozen(repr=False, eq=False)
+class ChildStarted(Value):
     """The child's process exists; it is not ready yet."""
 
     spec: PodSpec
     pid: int
 
 
-@attrs.frozen
-class ChildReady:
+@attrs.frozen(repr=False, eq=False)
+class ChildReady(Value):
     """The child's socket accepts connections."""
 
     spec: PodSpec
@@ -140,15 +141,15 @@ class ChildReady:
     waiter: Waiter | None
 
 
-@attrs.frozen
-class ChildFailedToStart:
+@attrs.frozen(repr=False, eq=False)
+class ChildFailedToStart(Value):
     spec: PodSpec
     error: ProtocolError
     waiter: Waiter | None
 
 
-@attrs.frozen
-class ChildExited:
+@attrs.frozen(repr=False, eq=False)
+class ChildExited(Value):
     """A direct child's process ended with ``code`` (negative: killed by that signal)."""
 
     name: str
@@ -156,16 +157,16 @@ class ChildExited:
     code: int
 
 
-@attrs.frozen
-class AdoptedExited:
+@attrs.frozen(repr=False, eq=False)
+class AdoptedExited(Value):
     """The process of a pod this one adopted is gone."""
 
     name: str
     pid: int
 
 
-@attrs.frozen
-class Reclaimed:
+@attrs.frozen(repr=False, eq=False)
+class Reclaimed(Value):
     """The runtime removed a dead pod's leftovers; ``cause`` is what it found."""
 
     record: ChildRecord
@@ -173,77 +174,77 @@ class Reclaimed:
     clean: bool
 
 
-@attrs.frozen
-class NotificationArrived:
+@attrs.frozen(repr=False, eq=False)
+class NotificationArrived(Value):
     """A notification made outside the rules (a failed restart, a refused one)."""
 
     notification: Notification
 
 
-@attrs.frozen
-class ParentDied:
+@attrs.frozen(repr=False, eq=False)
+class ParentDied(Value):
     pass
 
 
-@attrs.frozen
-class AdoptedBy:
+@attrs.frozen(repr=False, eq=False)
+class AdoptedBy(Value):
     """An ancestor adopted this pod."""
 
     ancestor: Ancestor
     pid: int
 
 
-@attrs.frozen
-class Orphaned:
+@attrs.frozen(repr=False, eq=False)
+class Orphaned(Value):
     """No ancestor would adopt this pod."""
 
 
-@attrs.frozen
-class SpawnsSettled:
+@attrs.frozen(repr=False, eq=False)
+class SpawnsSettled(Value):
     """Stop phase ``spawns`` is over: the spawns in flight settled, or the deadline passed."""
 
 
-@attrs.frozen
-class ChildrenStopped:
+@attrs.frozen(repr=False, eq=False)
+class ChildrenStopped(Value):
     """Stop phase ``children`` is over, with each child's outcome."""
 
     outcomes: tuple[str, ...]
 
 
-@attrs.frozen
-class TurnStopped:
+@attrs.frozen(repr=False, eq=False)
+class TurnStopped(Value):
     """Stop phase ``turn`` is over."""
 
     outcome: str
 
 
-@attrs.frozen
-class OutboxFlushed:
+@attrs.frozen(repr=False, eq=False)
+class OutboxFlushed(Value):
     """Stop phase ``upward`` is over: ``shut_down`` went up, or the flush timed out."""
 
 
-@attrs.frozen
-class TaskDue:
+@attrs.frozen(repr=False, eq=False)
+class TaskDue(Value):
     """The pod is up: its task (or what a restart brought back in the queue) may start."""
 
 
-@attrs.frozen
-class SlotsGranted:
+@attrs.frozen(repr=False, eq=False)
+class SlotsGranted(Value):
     """The concurrency slots ``work`` waited for are held (``leases``, opaque here)."""
 
     work: Work
     leases: tuple[Any, ...]
 
 
-@attrs.frozen
-class SessionSeen:
+@attrs.frozen(repr=False, eq=False)
+class SessionSeen(Value):
     """The running turn's agent reported its session (LLM drivers)."""
 
     session: str
 
 
-@attrs.frozen
-class TurnDone:
+@attrs.frozen(repr=False, eq=False)
+class TurnDone(Value):
     """The current work item's last process ended; ``record`` is its turn record."""
 
     record: dict[str, Any]
