@@ -28,7 +28,7 @@ import trio
 from podd.core.spec import PodSpec
 from podd.errors import RootError
 from podd.faults import fault_injected
-from podd.proc.facts import start_time
+from podd.proc.procfs import read_stat
 from podd.proc.title import pod_title, set_title
 from podd.runtime.pod import Pod
 from podd.runtime.server import bind_listener
@@ -137,7 +137,9 @@ async def run(spec: PodSpec, ready: ReadyPipe) -> int:
         )
         # pod.json first: from now on the directory is visibly this live process's, so
         # no `ls` or reclaim mistakes a starting pod for a dead one.
-        pod = Pod(spec, start_time(os.getpid()), restored)
+        # From /proc, as psutil computes it: psutil itself is imported after ready.
+        own = read_stat(os.getpid())
+        pod = Pod(spec, own.start_time if own is not None else 0.0, restored)
         pod.write_info()
         try:
             listener = await bind_listener(spec.directory)
