@@ -13,6 +13,7 @@ process and touches no file. ``render_turn`` makes a turn's raw output readable.
 from __future__ import annotations
 
 import posixpath
+from typing import TYPE_CHECKING, Any
 
 from podd.drivers.base import (
     RESULT_LIMIT,
@@ -24,11 +25,12 @@ from podd.drivers.base import (
     TurnResult,
     UnsupportedCommand,
 )
-from podd.drivers.claude import ClaudeDriver
-from podd.drivers.codex import CodexDriver
-from podd.drivers.render import render_turn
-from podd.drivers.shell import ShellDriver
-from podd.drivers.words import command_name
+
+if TYPE_CHECKING:
+    from podd.drivers.claude import ClaudeDriver
+    from podd.drivers.codex import CodexDriver
+    from podd.drivers.render import render_turn
+    from podd.drivers.shell import ShellDriver
 
 __all__ = [
     "DRIVER_NAMES",
@@ -49,11 +51,28 @@ __all__ = [
 ]
 
 DRIVER_NAMES = ("shell", "claude", "codex")
-_DRIVERS: dict[str, Driver] = {
-    "shell": ShellDriver(),
-    "claude": ClaudeDriver(),
-    "codex": CodexDriver(),
+
+# Each driver's module is imported when it is first asked for: a pod runs one driver,
+# and a pod without an agent none.
+_MODULE_OF = {
+    "ClaudeDriver": "podd.drivers.claude",
+    "CodexDriver": "podd.drivers.codex",
+    "ShellDriver": "podd.drivers.shell",
+    "render_turn": "podd.drivers.render",
 }
+_CLASS_OF = {"shell": "ShellDriver", "claude": "ClaudeDriver", "codex": "CodexDriver"}
+_drivers: dict[str, Driver] = {}
+
+
+def __getattr__(name: str) -> Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
 def detect(command: str) -> str:
@@ -62,6 +81,8 @@ def detect(command: str) -> str:
     The word is taken after any ``VAR=value`` assignments; its basename counts, so
     ``IS_SANDBOX=1 /opt/bin/claude -p`` is ``claude``.
     """
+    from podd.drivers.words import command_name
+
     name = command_name(command)
     base = posixpath.basename(name) if name else ""
     return base if base in ("claude", "codex") else "shell"
@@ -69,4 +90,7 @@ def detect(command: str) -> str:
 
 def driver_for(name: str) -> Driver:
     """The driver called ``name`` (one of ``DRIVER_NAMES``); KeyError for any other."""
-    return _DRIVERS[name]
+    driver = _drivers.get(name)
+    if driver is None:
+        driver = _drivers[name] = __getattr__(_CLASS_OF[name])()
+    return driver
