@@ -28,6 +28,12 @@ if TYPE_CHECKING:
 
 __all__ = ["build_parser", "command_word", "main"]
 
+UNTITLED = frozenset({"ls", "notifications", "reclaim", "result", "status"})
+"""Commands that keep their command line as their title: they read and return in a few
+milliseconds, and what they are given (names and flags) says what they are already
+(``podd ls --json``). Every other command, which may carry a task or an agent command or
+may run for long, replaces its command line with its title."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit status; run as the program (``argv`` is
@@ -56,7 +62,7 @@ def _end(status: int) -> NoReturn:
 def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
-    if argv is None:
+    if argv is None and args.command not in UNTITLED:
         from podd.proc.title import set_title
 
         # What ps shows of this command: its name and pod, not the task or agent typed.

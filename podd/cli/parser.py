@@ -124,10 +124,6 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     says what is wrong (and ``--help`` lists every command).
     """
     root_help = "runtime root (default: $PODD_ROOT, $XDG_RUNTIME_DIR/podd, /tmp/podd-<uid>)"
-    common = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
-    common.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=root_help)
-    json_flag = argparse.ArgumentParser(add_help=False, formatter_class=_HelpFormatter)
-    json_flag.add_argument("--json", action="store_true", help="print one JSON document")
 
     parser = argparse.ArgumentParser(
         prog="podd",
@@ -141,7 +137,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     built: list[str] = []
 
     def command(
-        name: str, fn: Callable[[Context], int], help: str, *parents: Any, epilog: str = ""
+        name: str, fn: Callable[[Context], int], help: str, json: bool = False, epilog: str = ""
     ) -> Any:
         if only is not None and name != only:
             return _Skipped()
@@ -151,13 +147,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             help=help,
             description=help,
             epilog=epilog or None,
-            parents=[common, *parents],
             formatter_class=_HelpFormatter,
         )
+        # Added to each command, not inherited from parent parsers: every ArgumentParser
+        # made costs a run a few hundred microseconds.
+        p.add_argument("--root", metavar="DIR", default=argparse.SUPPRESS, help=root_help)
+        if json:
+            p.add_argument("--json", action="store_true", help="print one JSON document")
         p.set_defaults(fn=fn)
         return p
 
-    p = command("spawn", c.cmd_spawn, "start a pod (a root pod, or a child of --parent)", json_flag)
+    p = command("spawn", c.cmd_spawn, "start a pod (a root pod, or a child of --parent)", json=True)
     p.add_argument("name", help="pod name: ^[a-z0-9][a-z0-9_.-]{0,62}$, unique under the root")
     p.add_argument("--parent", metavar="P", help="the parent pod (default: $POD_NAME if set)")
     p.add_argument(
@@ -243,16 +243,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "ls",
         c.cmd_ls,
         "list every pod under the root",
-        json_flag,
+        json=True,
         epilog="STATE is idle, running, stopping, unresponsive (process there, socket "
         "silent for 500 ms) or stale (process gone: 'podd reclaim' removes it).",
     )
     p.add_argument("--tree", action="store_true", help="show the pods as a tree")
 
-    p = command("status", c.cmd_status, "show one pod", json_flag)
+    p = command("status", c.cmd_status, "show one pod", json=True)
     p.add_argument("name", help="the pod's name")
 
-    p = command("send", c.cmd_send, "start a turn with TEXT as input", json_flag)
+    p = command("send", c.cmd_send, "start a turn with TEXT as input", json=True)
     p.add_argument("name", help="the pod's name")
     p.add_argument("text", help="the turn's input (on stdin, after pending notifications)")
     p.add_argument(
@@ -285,7 +285,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--stderr", action="store_true", help="what the agent wrote on stderr")
 
     p = command(
-        "notifications", c.cmd_notifications, "print and drain a pod's notifications", json_flag
+        "notifications", c.cmd_notifications, "print and drain a pod's notifications", json=True
     )
     p.add_argument("name", nargs="?", help="default: $POD_NAME")
     p.add_argument("--peek", action="store_true", help="print without draining")
@@ -294,7 +294,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "stop",
         c.cmd_stop,
         "stop a pod and its whole subtree, children first",
-        json_flag,
+        json=True,
         epilog="Prints the outcome: clean; drained_with_discards (--drain: the turn "
         "finished, queued work was dropped); force_killed (something outlived --timeout "
         "and got SIGKILL); timeout (--no-kill: something outlived --timeout and was left "
@@ -316,7 +316,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     )
 
     p = command(
-        "restart", c.cmd_restart, "bring a stopped or dead pod back from its journal", json_flag
+        "restart", c.cmd_restart, "bring a stopped or dead pod back from its journal", json=True
     )
     p.add_argument("name", help="the pod's name")
 
@@ -324,7 +324,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "reclaim",
         c.cmd_reclaim,
         "remove dead pods: in NAME's registry, or across the root",
-        json_flag,
+        json=True,
     )
     p.add_argument("name", nargs="?")
     p.add_argument(
@@ -338,7 +338,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "result",
         c.cmd_result,
         "print a pod's last turn record (its agent's final message, cost, session)",
-        json_flag,
+        json=True,
         epilog="Works on a stopped pod too, until its name is spawned again or "
         "'podd reclaim --purge NAME'. Exit 3 if the pod has no turn record.",
     )
@@ -349,7 +349,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "wait",
         c.cmd_wait,
         "wait until a pod has nothing running, queued or waiting; print its last turn",
-        json_flag,
+        json=True,
         epilog="Exit 0 if the last turn finished, 1 if it errored or --timeout passed, "
         "3 if there is no such pod.",
     )
@@ -360,7 +360,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         "events",
         c.cmd_events,
         "print the events applied under the root (or in NAME's subtree)",
-        json_flag,
+        json=True,
         epilog="--json prints one object per line: {at, pod, event}. Without --follow, "
         "the recent events (each pod keeps its last 256).",
     )
