@@ -43,6 +43,7 @@ from protocol.messages import (
     UnknownEvent,
     WaitParams,
 )
+from protocol.values import Value
 
 __all__ = [
     "METHODS",
@@ -61,15 +62,15 @@ __all__ = [
 RequestId = int | str | None
 
 
-@attrs.frozen
-class Request:
+@attrs.frozen(repr=False, eq=False)
+class Request(Value):
     method: str
     params: Any
     id: RequestId = None
 
 
-@attrs.frozen
-class Reply:
+@attrs.frozen(repr=False, eq=False)
+class Reply(Value):
     id: RequestId
     result: Any = None
     error: ProtocolError | None = None

@@ -27,12 +27,13 @@ from protocol import (
     TurnEnded,
     UnknownEvent,
 )
+from protocol.values import Value
 
 __all__ = ["Applied", "apply_event", "authorize", "on_flush_events", "on_pod_event", "sender_of"]
 
 
-@attrs.frozen
-class Applied:
+@attrs.frozen(repr=False, eq=False)
+class Applied(Value):
     """The consequences of one event for the pod that applied it."""
 
     notification: Notification | None = None

@@ -36,6 +36,7 @@ from protocol import (
     ShutdownParams,
     ShuttingDown,
 )
+from protocol.values import Value
 
 __all__ = [
     "ORPHAN_STOP_TIMEOUT",
@@ -51,8 +52,8 @@ ORPHAN_STOP_TIMEOUT = 5.0
 """Seconds an orphan with no live ancestor gives its subtree to stop."""
 
 
-@attrs.frozen
-class Lineage:
+@attrs.frozen(repr=False, eq=False)
+class Lineage(Value):
     """Where a pod's events go, and whom to ask if that pod dies."""
 
     parent: str | None

@@ -26,6 +26,7 @@ from protocol import (
     event_to_dict,
 )
 from protocol.messages import TaskSkipped
+from protocol.values import Value
 
 __all__ = ["DEFAULT_CAPACITY", "Notification", "NotificationBuffer", "render"]
 
@@ -75,8 +76,8 @@ def render(event: PodEvent) -> str:
     raise AssertionError(f"unhandled event {event!r}")
 
 
-@attrs.frozen
-class Notification:
+@attrs.frozen(repr=False, eq=False)
+class Notification(Value):
     text: str
     event: PodEvent
 

@@ -13,6 +13,7 @@ import attrs
 
 from protocol import ScopeRule
 from protocol.messages import RestartPolicy
+from protocol.values import Value
 
 __all__ = [
     "Ancestor",
@@ -23,16 +24,16 @@ __all__ = [
 ]
 
 
-@attrs.frozen
-class Ancestor:
+@attrs.frozen(repr=False, eq=False)
+class Ancestor(Value):
     """A pod above this one: where to turn if every pod below it has died."""
 
     name: str
     socket: str
 
 
-@attrs.frozen
-class PodSpec:
+@attrs.frozen(repr=False, eq=False)
+class PodSpec(Value):
     name: str
     root: str
     cwd: str
@@ -104,8 +105,8 @@ def slot_holders_below(parent: PodSpec) -> list[Ancestor]:
     return own + list(parent.slot_holders)
 
 
-@attrs.frozen
-class PodInfo:
+@attrs.frozen(repr=False, eq=False)
+class PodInfo(Value):
     spec: PodSpec
     pid: int
     start_time: float

@@ -14,11 +14,13 @@ import collections
 
 import attrs
 
+from protocol.values import Value
+
 __all__ = ["Tombstone", "Tombstones"]
 
 
-@attrs.frozen
-class Tombstone:
+@attrs.frozen(repr=False, eq=False)
+class Tombstone(Value):
     """A pod removed from the registry: its late events are ignored, not refused."""
 
     pid: int

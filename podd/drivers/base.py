@@ -14,6 +14,7 @@ import attrs
 import orjson
 
 from podd.errors import PoddError
+from protocol.values import Value
 
 __all__ = [
     "ERROR_LIMIT",
@@ -56,8 +57,8 @@ class UnsupportedCommand(PoddError):
     """A driver was asked to run a CMD it refuses; ``check`` gives the same reason."""
 
 
-@attrs.frozen(kw_only=True)
-class TurnInput:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TurnInput(Value):
     """Everything a driver needs to build one turn's invocation.
 
     ``session`` is the driver's handle from the previous turn (claude's session id,
@@ -74,8 +75,8 @@ class TurnInput:
     mcp_config: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class Invocation:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class Invocation(Value):
     """How the pod runs the turn: argv, variables added to the environment, stdin.
 
     ``session`` is the session the turn runs in when it is known before it starts
@@ -89,8 +90,8 @@ class Invocation:
     session: str | None = None
 
 
-@attrs.frozen(kw_only=True)
-class TurnResult:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TurnResult(Value):
     """What a turn's output said; fields the agent does not report are None.
 
     ``error`` is an error the agent reported itself (claude ``is_error``, codex

@@ -19,6 +19,7 @@ import trio
 
 from podd.proc.facts import kill_group, signal_name
 from podd.sandbox import Confinement
+from protocol.values import Value
 
 __all__ = ["OutputLog", "TurnHandle", "TurnOutcome", "run_turn"]
 
@@ -54,8 +55,8 @@ class OutputLog:
             os.close(self._fd)
 
 
-@attrs.frozen
-class TurnOutcome:
+@attrs.frozen(repr=False, eq=False)
+class TurnOutcome(Value):
     turn: int
     finished: bool
     message: str

@@ -24,12 +24,13 @@ from podd.core.turns import Work, add_usage, loop_verdict, new_record, summarize
 from podd.drivers import Driver, TurnInput, TurnResult, UnsupportedCommand
 from podd.runtime.turn_process import OutputLog, TurnHandle, TurnOutcome, run_turn
 from podd.sandbox import Confinement
+from protocol.values import Value
 
 __all__ = ["TurnPlan", "run_work"]
 
 
-@attrs.frozen(kw_only=True)
-class TurnPlan:
+@attrs.frozen(kw_only=True, repr=False, eq=False)
+class TurnPlan(Value):
     turn: int
     work: Work
     notifications: Sequence[str]

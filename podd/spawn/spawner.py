@@ -29,6 +29,7 @@ from podd.core.spec import PodSpec
 from podd.spawn.forked_pod import RunPod, become_pod
 from podd.spawn.forkserver import ask_root_server, available, claim_root_socket
 from protocol import ProtocolError, converter, error_from_wire
+from protocol.values import Value
 
 __all__ = ["Ready", "RunPod", "pod_command", "spawn_detached"]
 
@@ -36,8 +37,8 @@ STARTUP_TIMEOUT = 30.0
 STDERR_TAIL = 2000
 
 
-@attrs.frozen
-class Ready:
+@attrs.frozen(repr=False, eq=False)
+class Ready(Value):
     pid: int
     socket: str
     start_time: float
