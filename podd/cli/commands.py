@@ -313,7 +313,9 @@ def cmd_reclaim(ctx: Context) -> int:
         return purge(ctx)
     if ctx.args.name is not None:
         name = check_name(ctx.args.name)
-        params = {"probe_timeout": inventory.PROBE_TIMEOUT}
+        from podd.core.probing import PROBE_TIMEOUT
+
+        params = {"probe_timeout": PROBE_TIMEOUT}
         reclaimed = ctx.call(name, "reclaim_stale", params, timeout=10.0)["reclaimed"]
     else:
         from podd.spawn.forkserver import stop_root_fork_server

@@ -19,6 +19,7 @@ import time
 
 from podd.client.sync import Batch, call
 from podd.core.names import is_valid_name
+from podd.core.probing import PROBE_TIMEOUT, verdict
 from podd.errors import PoddError, PodFailed, PodUnreachable
 from podd.proc.procfs import is_alive
 from podd.store.records import PodRecord, read_pod_record, read_registry
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from typing import Any
 
 __all__ = ["PodView", "scan", "sweep"]
-
-PROBE_TIMEOUT = 0.5
 
 
 class PodView:
@@ -142,8 +141,11 @@ def _probed(
 ) -> PodView:
     """The view of a pod whose process lived, from its answer to ``ping`` (or the
     error instead of one)."""
-    if isinstance(pong, PoddError):
-        state = "unresponsive" if is_alive(record.pid, record.start_time) else "stale"
+    liveness = verdict(
+        not isinstance(pong, PoddError), lambda: is_alive(record.pid, record.start_time)
+    )
+    if liveness != "alive":
+        state = "stale" if liveness == "dead" else "unresponsive"
         return _view(root, name, record, state, record.parent, children)
     state, parent = str(pong.get("state", "idle")), pong.get("parent", record.parent)
     view = _view(root, name, record, state, parent, children)

@@ -20,6 +20,7 @@ from podd.core.inputs import (
     ParentDied,
     Reclaimed,
 )
+from podd.core.probing import PROBE_TIMEOUT
 from podd.core.registry import ChildRecord
 from podd.core.spec import Ancestor
 from podd.errors import PodFailed, PodUnreachable
@@ -92,7 +93,7 @@ class Liveness:
     async def reclaim_periodically(self) -> None:
         while True:
             try:
-                await self._reclaim_stale(0.5)
+                await self._reclaim_stale(PROBE_TIMEOUT)
             except Exception as exc:
                 log.exception("periodic reclaim failed")
                 self.pod.report_fault("reclaim_stale", exc)

@@ -1,4 +1,5 @@
-"""Is a registered pod alive? Its process (pid and start time) and its socket decide.
+"""Is a registered pod alive? Its process (pid and start time) and its socket decide,
+by the rule of ``podd.core.probing``.
 
 ``dead``: the process is gone, or the pid now belongs to another process (its start
 time differs). ``unresponsive``: the process is there but its socket did not answer a
@@ -8,31 +9,41 @@ time differs). ``unresponsive``: the process is there but its socket did not ans
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING
 
 import trio
 
 from podd.client.asynchronous import async_call
+from podd.core.probing import PROBE_TIMEOUT, verdict
 from podd.core.registry import ChildRecord
 from podd.errors import PodFailed, PodUnreachable
 from podd.proc.facts import is_alive
 
-__all__ = ["Liveness", "probe", "probe_all"]
+if TYPE_CHECKING:
+    from podd.core.probing import Liveness
 
-Liveness = Literal["alive", "unresponsive", "dead"]
+__all__ = ["probe", "probe_all"]
 
 
-async def probe(record: ChildRecord, timeout: float = 0.5) -> Liveness:
-    if not is_alive(record.pid, record.start_time):
+async def probe(record: ChildRecord, timeout: float = PROBE_TIMEOUT) -> Liveness:
+    """The pod's liveness (``podd.core.probing``); a process already gone is not asked."""
+
+    def still_running() -> bool:
+        return is_alive(record.pid, record.start_time)
+
+    if not still_running():
         return "dead"
     try:
         await async_call(record.socket_path, "ping", timeout=timeout)
+        answered = True
     except (PodUnreachable, PodFailed):
-        return "unresponsive" if is_alive(record.pid, record.start_time) else "dead"
-    return "alive"
+        answered = False
+    return verdict(answered, still_running)
 
 
-async def probe_all(records: Sequence[ChildRecord], timeout: float = 0.5) -> dict[str, Liveness]:
+async def probe_all(
+    records: Sequence[ChildRecord], timeout: float = PROBE_TIMEOUT
+) -> dict[str, Liveness]:
     """Probe every record at once; the answer maps pod names to liveness."""
     results: dict[str, Liveness] = {}
 
