@@ -18,6 +18,7 @@ What the forked child does next is the caller's ``become`` (``podd.spawn.forked_
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -101,6 +102,18 @@ def serve(
         control.sendall(str(pid).encode())
 
 
+_FIRST_USE = (
+    "psutil",
+    "tenacity",
+    "landlock.plumbing",
+    "podd.drivers.shell",
+    "podd.drivers.claude",
+    "podd.drivers.codex",
+    "podd.drivers.render",
+)
+"""Modules a pod imports when it first needs them (see ``warm``)."""
+
+
 def warm() -> None:
     """Build here, once, what every pod would otherwise build for itself on first use.
 
@@ -114,9 +127,18 @@ def warm() -> None:
     its own on the way, which empties its dispatch cache, and with it what was built
     before.) A type that fails here is left to be built when it is needed. Hooks of
     builtin types, such as ``dict`` for replies, are left out: asking for them here
-    costs the pods more than it saves (measured). Then ``gc.freeze()``: no collection
-    in a forked process visits what exists now.
+    costs the pods more than it saves (measured).
+
+    The modules a pod imports on first use, not as it starts (psutil, tenacity,
+    landlock, the agent drivers), are imported here too, for the same reason: a pod
+    started cold skips their import, a forked one shares them. Then ``gc.freeze()``:
+    no collection in a forked process visits what exists now.
     """
+    import importlib
+
+    for module in _FIRST_USE:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     from podd.core.registry import ChildRecord
     from podd.core.spec import PodInfo, PodSpec
     from protocol.codec import METHODS, converter
