@@ -155,7 +155,11 @@ async def bind_listener(directory: str, backlog: int = 1024) -> trio.SocketListe
     A socket file left by a dead server is removed; one a live server answers on is
     left alone and raises ``FileExistsError``.
     """
-    sock = trio.socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
+    # Bound with the standard library's socket, not trio's: trio binds a Unix socket in
+    # a worker thread (a path lookup may block), which costs a pod's start-up the
+    # thread's creation for a bind in its own directory, a local operation like the
+    # mkdir and chmod around it.
+    sock = stdlib_socket.socket(stdlib_socket.AF_UNIX, stdlib_socket.SOCK_STREAM)
     try:
         with short_socket_path(directory) as path:
             if os.path.lexists(path):  # noqa: ASYNC240 (a local lstat, no blocking I/O)
@@ -164,7 +168,7 @@ async def bind_listener(directory: str, backlog: int = 1024) -> trio.SocketListe
                 os.unlink(path)
             old_umask = os.umask(0o177)
             try:
-                await sock.bind(path)
+                sock.bind(path)
             finally:
                 os.umask(old_umask)
             os.chmod(path, 0o600)
@@ -172,7 +176,7 @@ async def bind_listener(directory: str, backlog: int = 1024) -> trio.SocketListe
     except BaseException:
         sock.close()
         raise
-    return trio.SocketListener(sock)
+    return trio.SocketListener(trio.socket.from_stdlib_socket(sock))
 
 
 async def _is_live(path: str) -> bool:
