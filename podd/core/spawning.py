@@ -1,19 +1,22 @@
 """The bookkeeping of spawning a child: reserved, started, registered or given back.
 
 The runtime checks what only the system can tell (the cwd exists, the agent command
-can run, no live pod elsewhere holds the name) and hands over the child's spec
-(``SpawnAsked``). From then on the rules keep the books: the name and scope are
-reserved until the spawn settles, the child is in the registry from the moment its
-process exists (so that its first events are accepted), and once it is ready it is
-registered for good, watched, reported upward (``scope_sub_delegated``) and the
-requester answered, after the registry file names it. A failed spawn gives everything
-back; a failed restart by policy counts as a failure of the child.
+can run, no live pod elsewhere under the root holds the name) and hands over the
+child's spec (``SpawnAsked``). The rules refuse what the books forbid (the name held
+here, a scope not covered or in conflict, ``--after`` naming no child) and keep them
+from then on: the name and scope are reserved until the spawn settles, the child is
+in the registry from the moment its process exists (so that its first events are
+accepted), and once it is ready it is registered for good, watched, reported upward
+(``scope_sub_delegated``) and the requester answered, after the registry file names
+it. A failed spawn gives everything back; a failed restart by policy counts as a
+failure of the child.
 """
 
 from __future__ import annotations
 
 import attrs
 
+from podd.core import scope
 from podd.core.children import restart_effects
 from podd.core.effects import (
     Effect,
@@ -31,19 +34,58 @@ from podd.core.registry import ChildRecord
 from podd.core.spec import PodSpec
 from podd.core.state import PodState, Waiter
 from podd.core.stopping import on_spawns_settled
-from protocol import Errored, ProtocolError, ScopeSubDelegated
+from protocol import Errored, PodExists, PodNotFound, ProtocolError, ScopeSubDelegated
 
-__all__ = ["on_child_started", "on_spawn_asked", "on_spawn_failed", "on_spawn_succeeded"]
+__all__ = [
+    "on_child_started",
+    "on_spawn_asked",
+    "on_spawn_failed",
+    "on_spawn_succeeded",
+    "refusal",
+]
+
+
+def refusal(state: PodState, spec: PodSpec) -> ProtocolError | None:
+    """Why the books forbid starting the child of ``spec``, if they do: its name is
+    this pod's or held here; its scope is not covered by this pod's or overlaps a write
+    held below (``podd.core.scope``); a new child's ``--after`` names no child."""
+    name = spec.name
+    if name == state.name or name in state.registry or name in state.children.pending:
+        return PodExists(f"a pod named {name!r} already exists")
+    try:
+        scope.check_delegation(state.spec.scope, state.held(), spec.scope)
+    except ProtocolError as exc:
+        return exc
+    if not spec.restore:
+        missing = [a for a in spec.after if not _is_child(state, a)]
+        if missing:
+            return PodNotFound(
+                f"--after names no child of {state.name!r}: {', '.join(map(repr, missing))}"
+            )
+    return None
 
 
 def on_spawn_asked(state: PodState, spec: PodSpec, waiter: Waiter | None) -> list[Effect]:
-    """Reserve the name and scope of the child of ``spec`` and start it."""
+    """Reserve the name and scope of the child of ``spec`` and start it, unless the
+    books forbid it (``refusal``): then the requester is answered the error, or, for a
+    restart by policy (no requester), a notification says the restart was refused. A
+    new child's ``--after`` keeps the siblings that have not finished a turn yet."""
+    problem = refusal(state, spec)
+    if problem is not None:
+        if waiter is not None:
+            return [ReplyError(waiter, problem)]
+        refused = Errored(spec.name, f"restart refused: {problem.message}")
+        return [Notify(Notification.of(refused))]
+    after = spec.after
+    if not spec.restore:
+        after = [a for a in spec.after if a not in state.children.finished]
     spec = attrs.evolve(
         spec,
         parent=state.name,
         parent_socket=state.spec.socket,
         parent_pid=state.pid,
         ancestors=state.lineage.upward(),
+        after=after if spec.task is not None else [],
     )
     if spec.after:
         state.children.prerequisites[spec.name] = set(spec.after)
@@ -116,6 +158,12 @@ def on_spawn_failed(
             now=now,
         )
     return effects + _settled(state, spec.name)
+
+
+def _is_child(state: PodState, name: str) -> bool:
+    """Whether ``name`` is a direct child of this pod (not a pod further down)."""
+    record = state.registry.get(name)
+    return record is not None and record.parent_pod == state.name
 
 
 def _settled(state: PodState, name: str) -> list[Effect]:

@@ -71,7 +71,7 @@ class Children:
         params: SpawnParams = request.params
         self._check_request(params.name)
         name = params.name
-        self._check_name_free(name)
+        self._check_no_live_pod(name)
         try:
             if params.scope is not None:
                 rules = [scope.normalize_rule(r) for r in params.scope]
@@ -79,7 +79,6 @@ class Children:
                 rules = scope.default_child_scope(self.pod.spec.scope)
         except ValueError as exc:
             raise SpawnFailed(str(exc)) from exc
-        scope.check_delegation(self.pod.spec.scope, self.pod.state.held(), rules)
         cwd = os.path.abspath(params.cwd or self.pod.spec.cwd)
         if not os.path.isdir(cwd):
             raise SpawnFailed(f"cwd {cwd!r} is not a directory")
@@ -94,12 +93,6 @@ class Children:
             problem = driver_for(driver).check(params.agent)
             if problem:
                 raise SpawnFailed(problem)
-        missing = [a for a in params.after if not self._is_child(a)]
-        if missing:
-            raise PodNotFound(
-                f"--after names no child of {self.pod.name!r}: {', '.join(map(repr, missing))}"
-            )
-        waits_for = [a for a in params.after if a not in self.pod.state.children.finished]
         spec = PodSpec(
             name=name,
             root=self.pod.spec.root,
@@ -120,28 +113,18 @@ class Children:
             budget=params.budget,
             gate=params.gate,
             gate_timeout=params.gate_timeout,
-            after=waits_for if params.task is not None else [],
+            after=list(params.after),
             max_running=params.max_running,
             slot_holders=slot_holders_below(self.pod.spec),
         )
         self.pod.apply(SpawnAsked(spec, (conn, request.id)))
         return LATER
 
-    def _is_child(self, name: str) -> bool:
-        """Whether ``name`` is a direct child of this pod (not a pod further down)."""
-        record = self.pod.state.registry.get(name)
-        return record is not None and record.parent_pod == self.pod.name
-
-    def _check_name_free(self, name: str) -> None:
-        """Refuse a name in use here or by a live pod anywhere under the root. A dead
-        pod's leftovers do not hold the name: the new pod clears them, as a root pod
-        does (the child process makes the final, atomic claim on the directory)."""
-        if (
-            name == self.pod.name
-            or name in self.pod.state.registry
-            or name in self.pod.state.children.pending
-        ):
-            raise PodExists(f"a pod named {name!r} already exists")
+    def _check_no_live_pod(self, name: str) -> None:
+        """Refuse a name a live pod holds anywhere under the root (whether it is held
+        here is the rules' to say). A dead pod's leftovers do not hold the name: the new
+        pod clears them, as a root pod does (the child process makes the final, atomic
+        claim on the directory)."""
         try:
             info = read_info(os.path.join(self.pod.spec.root, name, "pod.json"))
         except (OSError, ValueError):
@@ -221,8 +204,7 @@ class Children:
         if self.pod.state.stop.stopping:
             return
         try:
-            self._check_name_free(spec.name)
-            scope.check_delegation(self.pod.spec.scope, self.pod.state.held(), spec.scope)
+            self._check_no_live_pod(spec.name)
         except ProtocolError as exc:
             if waiter is not None:
                 raise

@@ -67,6 +67,9 @@ from protocol import (
     Forbidden,
     InvalidParams,
     NoAgent,
+    PodExists,
+    PodNotFound,
+    ScopeNotSubset,
     ScopeRule,
     SendParams,
     ShutDown,
@@ -75,7 +78,7 @@ from protocol import (
     SpawnFailed,
     TurnEnded,
 )
-from protocol.errors import QueueFull
+from protocol.errors import QueueFull, WriteConflict
 from protocol.messages import TaskSkipped
 from tests.core.test_events import ME, child
 
@@ -90,7 +93,7 @@ def state_of(*records: Any, **spec: Any) -> PodState:
         "name": ME,
         "root": "/run/podd",
         "cwd": "/work",
-        "scope": [],
+        "scope": [ScopeRule("/work", "write")],
         "parent": "up",
         "parent_socket": "/run/podd/up/sock",
         "parent_pid": PARENT_PID,
@@ -442,8 +445,8 @@ class TestSpawning:
         return PodSpec(name="kid", root="/run/podd", cwd="/work", scope=[rule], **fields)
 
     def test_a_spawn_reserves_and_starts_the_child_under_this_pod(self) -> None:
-        state = state_of(ancestors=[Ancestor("top", "/run/podd/top/sock")])
-        effects = run(state, SpawnAsked(self.kid(after=["a"]), WAITER))
+        state = state_of(child("a", 11), ancestors=[Ancestor("top", "/run/podd/top/sock")])
+        effects = run(state, SpawnAsked(self.kid(after=["a"], task="t"), WAITER))
         (start,) = of(StartChild, effects)
         assert (ME, state.pid, ["up", "top"]) == (
             start.spec.parent,
@@ -451,7 +454,7 @@ class TestSpawning:
             [a.name for a in start.spec.ancestors],
         )
         assert ({"kid": [ScopeRule("/work/kid", "write")]}, {"kid": {"a"}}) == (
-            state.held(),
+            state.children.pending,
             state.children.prerequisites,
         )
 
@@ -476,8 +479,8 @@ class TestSpawning:
         )
 
     def test_a_failed_spawn_gives_everything_back_and_answers_the_error(self) -> None:
-        state = state_of()
-        spec = self.kid(after=["a"])
+        state = state_of(child("a", 11))
+        spec = self.kid(after=["a"], task="t")
         run(state, SpawnAsked(spec, WAITER), ChildStarted(spec, 42))
         error = SpawnFailed("no such agent")
         effects = run(state, ChildFailedToStart(spec, error, WAITER))
@@ -486,6 +489,83 @@ class TestSpawning:
             state.children.pending,
             state.children.prerequisites,
             state.registry.get("kid"),
+        )
+
+    @pytest.mark.parametrize(
+        ("spec", "error"),
+        [
+            (
+                {"name": ME},
+                PodExists(f"a pod named {ME!r} already exists"),
+            ),
+            (
+                {"name": "a"},
+                PodExists("a pod named 'a' already exists"),
+            ),
+            (
+                {"scope": [ScopeRule("/etc", "read")]},
+                ScopeNotSubset("scope read:/etc is outside the parent's scope (write:/work)"),
+            ),
+            (
+                {"scope": [ScopeRule("/work/a/x", "write")]},
+                WriteConflict("write on /work/a/x overlaps write on /work/a held by pod 'a'"),
+            ),
+            (
+                {"after": ["b", "nobody"], "task": "t"},
+                PodNotFound("--after names no child of 'me': 'nobody'"),
+            ),
+            (
+                {"after": ["g"], "task": "t"},
+                PodNotFound("--after names no child of 'me': 'g'"),
+            ),
+        ],
+        ids=[
+            "own-name",
+            "held-here",
+            "not-covered",
+            "write-conflict",
+            "after-no-child",
+            "after-a-grandchild",
+        ],
+    )
+    def test_what_the_books_forbid_is_answered_and_nothing_reserved(
+        self, spec: dict[str, Any], error: Exception
+    ) -> None:
+        state = state_of(child("a", 11), child("b", 12), child("g", 13, parent="a"))
+        fields = {"name": "kid", **spec}
+        name = fields.pop("name")
+        rules = fields.pop("scope", [ScopeRule("/work/kid", "write")])
+        asked = PodSpec(name=name, root="/run/podd", cwd="/work", scope=rules, **fields)
+        (reply,) = run(state, SpawnAsked(asked, WAITER))
+        assert isinstance(reply, ReplyError)
+        assert (WAITER, type(error), str(error), {}) == (
+            reply.waiter,
+            type(reply.error),
+            str(reply.error),
+            state.children.pending,
+        )
+
+    def test_after_keeps_only_the_siblings_not_finished_yet(self) -> None:
+        state = state_of(child("a", 11), child("b", 12))
+        state.children.finished.add("a")
+        (start,) = run(state, SpawnAsked(self.kid(after=["a", "b"], task="t"), WAITER))
+        assert isinstance(start, StartChild)
+        assert (["b"], {"kid": {"b"}}) == (start.spec.after, state.children.prerequisites)
+
+    def test_after_without_a_task_waits_for_nothing(self) -> None:
+        state = state_of(child("a", 11))
+        (start,) = run(state, SpawnAsked(self.kid(after=["a"]), WAITER))
+        assert isinstance(start, StartChild)
+        assert ([], {}) == (start.spec.after, state.children.prerequisites)
+
+    def test_a_restart_by_policy_the_books_forbid_is_a_notification(self) -> None:
+        state = state_of(child("kid", 11))
+        effects = run(state, SpawnAsked(self.kid(restore=True, incarnation=2), None))
+        refused = Errored("kid", "restart refused: a pod named 'kid' already exists")
+        assert ([Journal], [Notification.of(refused)], {}) == (
+            [type(e) for e in effects],
+            state.notifications.peek(),
+            state.children.pending,
         )
 
     def test_a_failed_restart_by_policy_counts_as_a_failure(self) -> None:

@@ -10,6 +10,12 @@ import ast
 import pathlib
 
 MIRRORED: dict[str, list[str]] = {
+    "tests/e2e/test_orchestration.py::TestAfter::test_after_naming_a_grandchild_is_exit_3": [
+        "tests/core/test_machine.py::TestSpawning::test_what_the_books_forbid_is_answered_and_nothing_reserved",
+    ],
+    "tests/e2e/test_orchestration.py::TestAfter::test_after_naming_no_child_is_exit_3": [
+        "tests/core/test_machine.py::TestSpawning::test_what_the_books_forbid_is_answered_and_nothing_reserved",
+    ],
     "tests/e2e/test_cli.py::TestTree::test_spawn_ls_status_stop": [
         "tests/core/e2e_rules/test_cli.py::TestCli::test_children_and_a_grandchild_are_registered_with_the_sockets_of_their_reporters",
         "tests/core/e2e_rules/test_smoke.py::TestSmoke::test_an_idle_tree_stops_clean_once_its_children_said_shut_down",
@@ -561,12 +567,6 @@ IO_ONLY: dict[str, str] = {
     ),
     "tests/e2e/test_orchestration.py::TestGate::test_no_gate_after_an_errored_turn": (
         "podd.runtime.turn_runner runs the gate only after a turn that would finish"
-    ),
-    "tests/e2e/test_orchestration.py::TestAfter::test_after_naming_no_child_is_exit_3": (
-        "--after naming no child is refused by podd.runtime.children, before any input"
-    ),
-    "tests/e2e/test_orchestration.py::TestAfter::test_after_naming_a_grandchild_is_exit_3": (
-        "--after naming a grandchild is refused by podd.runtime.children, before any input"
     ),
     "tests/e2e/test_orchestration.py::TestMaxRunning::test_slot_of_a_killed_holder_comes_back": (
         "a slot lease ends with its holder's connection (podd.runtime.slots)"
