@@ -109,6 +109,9 @@ class ScopeSubDelegated(Value):
     sub_start_time: float = 0.0
     incarnation: int = 0
     seq: int = 0
+    sub_parent: str = ""
+    """The pod that spawned ``sub_pod``, kept as the event is passed up (``parent_pod``
+    is whoever passes it); empty from a pod that does not say."""
 
 
 @attrs.frozen(repr=False, eq=False)

@@ -148,6 +148,8 @@ def apply_event(
             tomb = tombstones.get(event.sub_pod)
             if tomb is not None and tomb.pid and tomb.pid == event.sub_pid:
                 return Applied()  # that process is gone from here already
+        # The first pod to pass it up is the one that spawned it, if no one said.
+        spawned_by = event.sub_parent or event.parent_pod
         registry.add(
             ChildRecord(
                 pod_name=event.sub_pod,
@@ -157,9 +159,12 @@ def apply_event(
                 pid=event.sub_pid,
                 start_time=event.sub_start_time,
                 parent_pod=event.parent_pod,
+                spawned_by=spawned_by,
             )
         )
-        forward = attrs.evolve(event, parent_pod=self_name, incarnation=0, seq=0)
+        forward = attrs.evolve(
+            event, parent_pod=self_name, sub_parent=spawned_by, incarnation=0, seq=0
+        )
         return Applied(forward=forward, registry_changed=True)
     return Applied(notification=Notification.of(event))
 

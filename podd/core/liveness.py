@@ -81,6 +81,8 @@ def on_adopt(
     """Handle ``adopt``: take over a pod below whose parent died.
 
     Only a pod this one knows (a registry entry) may ask, and only from its own process.
+    The pods it spawned are reported through it from then on, as its events come here
+    now: its ``shut_down`` removes them with it.
     """
     if stopping:
         raise ShuttingDown(f"pod {self_name!r} is stopping")
@@ -92,6 +94,7 @@ def on_adopt(
     record.parent_pod = self_name
     record.callback_address = self_socket
     record.socket_path = params.socket
+    registry.rehome(params.pod_name, params.socket)
     result: dict[str, Any] = {
         "name": self_name,
         "pid": self_pid,

@@ -23,7 +23,8 @@ class ChildRecord:
     """One pod below this one.
 
     ``parent_pod`` is the pod that reports it here (this pod for a direct or adopted
-    child); ``callback_address`` is the socket its events go to. ``incarnation`` and
+    child); ``spawned_by`` the pod that spawned it (empty if it was not said);
+    ``callback_address`` is the socket its events go to. ``incarnation`` and
     ``last_seq`` are the newest event stamp applied from it, for de-duplication.
     """
 
@@ -37,6 +38,7 @@ class ChildRecord:
     incarnation: int = 0
     last_seq: int = 0
     restart: RestartPolicy = "never"
+    spawned_by: str = ""
 
 
 class Registry:
@@ -92,6 +94,25 @@ class Registry:
                     found.append(record.pod_name)
                     frontier.append(record.pod_name)
         return found
+
+    def rehome(self, adopted: str, socket: str) -> list[str]:
+        """``adopted`` was adopted here: the pods it spawned, at any depth, are reported
+        through it from now on (they were through its dead ancestors), so that they go
+        with it. Their names."""
+        moved: list[str] = []
+        spawners = {adopted}
+        while True:
+            found = [
+                r
+                for r in self._records.values()
+                if r.spawned_by in spawners and r.pod_name not in spawners
+            ]
+            if not found:
+                return moved
+            for record in found:
+                record.parent_pod, record.callback_address = adopted, socket
+                spawners.add(record.pod_name)
+                moved.append(record.pod_name)
 
     def held_scopes(self, exclude: str | None = None) -> Mapping[str, list[ScopeRule]]:
         """The rules each recorded pod holds, by name (``exclude`` left out)."""

@@ -124,6 +124,7 @@ def on_spawn_succeeded(
                 scope=list(spec.scope),
                 sub_pid=pid,
                 sub_start_time=start_time,
+                sub_parent=state.name,
             )
         ),
     ]
@@ -186,4 +187,5 @@ def _record(state: PodState, spec: PodSpec, pid: int, socket: str, started: floa
         parent_pod=state.name,
         incarnation=spec.incarnation,
         restart=spec.restart,
+        spawned_by=state.name,
     )

@@ -216,9 +216,11 @@ class TestApply:
             pid=400,
             start_time=2400.0,
             parent_pod="b",
+            spawned_by="b",
         )
         assert expected_record == registry.get("g")
-        expected_forward = attrs.evolve(event, parent_pod=ME, incarnation=0, seq=0)
+        # Passed up, it says who spawned the grandchild: the pod that reported it first.
+        expected_forward = attrs.evolve(event, parent_pod=ME, sub_parent="b", incarnation=0, seq=0)
         assert (expected_forward, None, True) == (
             applied.forward,
             applied.notification,

@@ -25,7 +25,8 @@ checks that:
   reached ``ME`` while the pod was registered; the end of each pod gave at most one,
   and exactly one once ``ME`` learned of it;
 - the registry holds exactly the pods of the model, and only they hold scope: a pod
-  that is gone holds no name and no write scope any more (but see ``TestFindings``);
+  that is gone holds no name and no write scope any more, the subtree of an adopted
+  pod included once it said ``shut_down``;
 - every pod registered here went upward once, however often it was reported;
 - no effect names a pod that is gone: a ``Reclaim`` names a registered record, a
   restart only follows the reclaim of the child that exited, never while stopping, and
@@ -179,6 +180,8 @@ class Proc:
     adopted: bool = False
     reporter: str = ME
     """The pod through which ``ME`` learned of it (``ME``: it spawned or adopted it)."""
+    spawner: str = ME
+    """The pod that spawned it (an adoption does not change it)."""
     events: list[PodEvent] = attrs.field(factory=list)
     """What it posted to ``ME``, stamped: ``seq`` is ``seq_base`` + index + 1."""
     seq_base: int = 0
@@ -260,7 +263,6 @@ class PodMachine(RuleBasedStateMachine):
         self.registered: collections.Counter[tuple[str, int]] = collections.Counter()
         self.restart_times: dict[str, list[float]] = {}
         self.pending_restarts: list[Proc] = []
-        self.maybe_gone: list[Proc] = []
         self.pids = itertools.count(100)
         self.now = 0.0
         self.steps = 0
@@ -410,7 +412,7 @@ class PodMachine(RuleBasedStateMachine):
             ChildReady(start.spec, proc.pid, proc.socket, proc.start_time, waiter)
         )
         report = ScopeSubDelegated(
-            ME, proc.name, proc.socket, [proc.rule], proc.pid, proc.start_time
+            ME, proc.name, proc.socket, [proc.rule], proc.pid, proc.start_time, sub_parent=ME
         )
         result = {
             "name": proc.name,
@@ -442,7 +444,13 @@ class PodMachine(RuleBasedStateMachine):
 
     def report(self, reporter: Proc, proc: Proc) -> None:
         event = ScopeSubDelegated(
-            reporter.name, proc.name, proc.socket, [proc.rule], proc.pid, proc.start_time
+            reporter.name,
+            proc.name,
+            proc.socket,
+            [proc.rule],
+            proc.pid,
+            proc.start_time,
+            sub_parent=proc.spawner,
         )
         self.post(reporter, event)
 
@@ -722,7 +730,8 @@ class PodMachine(RuleBasedStateMachine):
         names = [n for n in NAMES if free(n)]
         if names:
             name = data.draw(st.sampled_from(names), label="name")
-            proc = Proc(name, next(self.pids), 1, f"{parent.target}/{name}", parent)
+            target = f"{parent.target}/{name}"
+            proc = Proc(name, next(self.pids), 1, target, parent, spawner=parent.name)
             self.procs.append(proc)
             self.report(reporter, proc)
 
@@ -791,6 +800,14 @@ class PodMachine(RuleBasedStateMachine):
         self.notes.append(adopted)
         proc.parent, proc.reporter = None, ME
         proc.reports_here = proc.adopted = True
+        # What it spawned, at any depth, is reported through it from now on.
+        spawners = {proc.name}
+        while moved := [
+            p for p in self.known.values() if p.spawner in spawners and p.name not in spawners
+        ]:
+            for other in moved:
+                other.reporter = proc.name
+                spawners.add(other.name)
         # Its outbox now sends here what its dead parent did not acknowledge: among
         # them reports of pods below it, alive or not, which ME may know already.
         proc.seq_base, proc.conns = data.draw(st.integers(0, 3), label="seq base"), [0]
@@ -813,11 +830,6 @@ class PodMachine(RuleBasedStateMachine):
             return
         effects = self.handle(EventReceived(event, proc.pid))
         assert settled(expected) == effects
-        for other in self.maybe_gone:
-            if other.name not in self.registry:
-                tomb = self.tombs.get(other.name)
-                self.forget(other, tomb.pid if tomb else 0)
-        self.maybe_gone = []
         self.run(effects, proc)
 
     def forget(self, proc: Proc, tomb_pid: int) -> None:
@@ -847,10 +859,6 @@ class PodMachine(RuleBasedStateMachine):
         if isinstance(event, ShutDown):
             for other in [proc, *self.reported_through(proc.name)]:
                 self.forget(other, proc.pid if other is proc else 0)
-            # Pods it stopped that ME learned of through another pod (before an
-            # adoption) stay registered: see TestFindings. Whether they go is checked
-            # against the registry once the handler has run.
-            self.maybe_gone = [p for p in proc.stopped_with if self.known.get(p.name) is p]
             proc.gone_expected = True
             return [trace, PersistRegistry(), Notify(Notification.of(event)), applied]
         assert isinstance(event, ScopeSubDelegated)
@@ -866,7 +874,13 @@ class PodMachine(RuleBasedStateMachine):
         self.known[sub.name] = sub
         sub.reporter = proc.name
         self.registered[sub.name, sub.pid] += 1
-        forward = attrs.evolve(event, parent_pod=ME, incarnation=0, seq=0)
+        forward = attrs.evolve(
+            event,
+            parent_pod=ME,
+            sub_parent=event.sub_parent or event.parent_pod,
+            incarnation=0,
+            seq=0,
+        )
         return [trace, PersistRegistry(), PostEvent(forward), applied]
 
     def reconnect(self, data: st.DataObject) -> None:
@@ -947,18 +961,12 @@ TestPodMachine.settings = settings(
 
 
 class TestFindings:
-    """What the machine found in ``podd.core``, as table tests. Where a bug stands, the
-    machine tolerates it (and says where)."""
+    """What the machine found in ``podd.core``, as table tests of the fixes."""
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="shut_down removes the records reported through the sender; pods below "
-        "an adopted pod were reported through its dead parent, so they stay registered "
-        "(name and write scope held) until reclaim_stale, which then says they died",
-    )
     def test_shut_down_of_an_adopted_pod_removes_its_subtree(self) -> None:
         # a -> b -> c; ME learned of b and c through a. a died and b was adopted here.
-        b, c = child("b", 101, parent="a"), child("c", 102, parent="a")
+        b = child("b", 101, parent="a", spawned_by="a")
+        c = child("c", 102, parent="a", spawned_by="b")
         b.scope_delegated = [ScopeRule("/work/a/b", "write")]
         c.scope_delegated = [ScopeRule("/work/a/b/c", "write")]
         registry, tombs = registry_of(b, c), Tombstones()

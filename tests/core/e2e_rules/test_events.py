@@ -72,7 +72,8 @@ class TestEvents:
             b.socket_path,
             b.pid,
         )
-        assert [attrs.evolve(event, parent_pod=ME, incarnation=0, seq=0)] == events_up(effects)
+        forward = attrs.evolve(event, parent_pod=ME, sub_parent="a", incarnation=0, seq=0)
+        assert [forward] == events_up(effects)
         run(state, EventReceived(ended("a", 1, seq=2), 11))
         assert ["pod 'a' finished turn 1"] == noted(state)
 
@@ -130,7 +131,8 @@ class TestEvents:
             sorted(names(state)),
             (g.parent_pod, g.callback_address),
         )
-        assert [attrs.evolve(stamped, parent_pod=ME, incarnation=0, seq=0)] == forwarded
+        forward = attrs.evolve(stamped, parent_pod=ME, sub_parent="b", incarnation=0, seq=0)
+        assert [forward] == forwarded
 
     def test_events_after_a_shut_down_are_acknowledged_unapplied_and_resurrect_nothing(
         self,
