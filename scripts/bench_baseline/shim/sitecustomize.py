@@ -5,8 +5,8 @@ for ``events_throughput`` and ``event_latency``; the root pod's children inherit
 Python imports ``sitecustomize`` at start-up, and this one does nothing unless
 ``PODD_BENCHSHIM`` is set. It changes no code path of podd: once ``podd.runtime.pod`` has been
 imported, it wraps ``Pod.run`` (to start one extra task when the pod is ready) and
-``Pod.run_effects`` (to time-stamp each notification the rules buffered, as its journal
-record goes out).
+``Journal.append`` of ``podd.store.journal`` (to time-stamp each notification the rules
+buffered, as its journal record goes out).
 
 - A pod **with** a parent and ``PODD_BENCHSHIM_EMIT=N``: on ``SIGUSR1`` it posts N
   ``TurnEnded`` events through its own outbox (``pod.outbox.post``, the very call a
@@ -35,21 +35,18 @@ if os.environ.get("PODD_BENCHSHIM"):
 
         from protocol import TurnEnded
 
+        from podd.store import journal
+
         pod_class = module.Pod
         trace: list[list[object]] = []
-        original_run_effects = pod_class.run_effects
+        original_append = journal.Journal.append
         original_run = pod_class.run
 
-        def run_effects(self, effects):  # type: ignore[no-untyped-def]
-            result = original_run_effects(self, effects)
-            for effect in effects:
-                record = getattr(effect, "record", None)
-                if isinstance(record, dict) and record.get("op") == "notify":
-                    event = record["notification"].get("event", {})
-                    trace.append(
-                        [event.get("pod_name", ""), event.get("turn", 0), time.monotonic_ns()]
-                    )
-            return result
+        def append(self, record):  # type: ignore[no-untyped-def]
+            original_append(self, record)
+            if record.get("op") == "notify":
+                event = record["notification"].get("event", {})
+                trace.append([event.get("pod_name", ""), event.get("turn", 0), time.monotonic_ns()])
 
         def _write(path, document):  # type: ignore[no-untyped-def]
             with open(path + ".tmp", "w") as f:
@@ -115,7 +112,7 @@ if os.environ.get("PODD_BENCHSHIM"):
 
             await original_run(self, listener, ready)
 
-        pod_class.run_effects = run_effects
+        journal.Journal.append = append
         pod_class.run = run
 
     class _PatchPodModule:
