@@ -83,36 +83,37 @@ class Registry:
     def remove(self, name: str) -> ChildRecord | None:
         return self._records.pop(name, None)
 
+    def children_of(self, name: str) -> list[ChildRecord]:
+        """The records reported through ``name`` itself (``name``'s own: its children)."""
+        return [r for r in self._records.values() if r.parent_pod == name]
+
     def descendants_of(self, name: str) -> list[str]:
         """Names of the records reported through ``name``, at any depth."""
-        found: list[str] = []
-        frontier = [name]
-        while frontier:
-            parent = frontier.pop()
-            for record in self._records.values():
-                if record.parent_pod == parent and record.pod_name not in found:
-                    found.append(record.pod_name)
-                    frontier.append(record.pod_name)
-        return found
+        return [r.pod_name for r in self._below(name, "parent_pod")]
 
-    def rehome(self, adopted: str, socket: str) -> list[str]:
+    def rehome(self, adopted: str, socket: str) -> None:
         """``adopted`` was adopted here: the pods it spawned, at any depth, are reported
         through it from now on (they were through its dead ancestors), so that they go
-        with it. Their names."""
-        moved: list[str] = []
-        spawners = {adopted}
-        while True:
-            found = [
-                r
-                for r in self._records.values()
-                if r.spawned_by in spawners and r.pod_name not in spawners
-            ]
-            if not found:
-                return moved
-            for record in found:
+        with it."""
+        for record in self._below(adopted, "spawned_by"):
+            if record.pod_name != adopted:  # a cycle of records leads back to it
                 record.parent_pod, record.callback_address = adopted, socket
-                spawners.add(record.pod_name)
-                moved.append(record.pod_name)
+
+    def _below(self, name: str, link: str) -> list[ChildRecord]:
+        """The records whose ``link`` (``parent_pod`` or ``spawned_by``) leads to
+        ``name``, at any depth, in the order found (``name``'s own, if a cycle of
+        records leads back to it)."""
+        found: list[ChildRecord] = []
+        seen: set[str] = set()
+        frontier = [name]
+        while frontier:
+            above = frontier.pop()
+            for record in self._records.values():
+                if getattr(record, link) == above and record.pod_name not in seen:
+                    found.append(record)
+                    seen.add(record.pod_name)
+                    frontier.append(record.pod_name)
+        return found
 
     def held_scopes(self, exclude: str | None = None) -> Mapping[str, list[ScopeRule]]:
         """The rules each recorded pod holds, by name (``exclude`` left out)."""

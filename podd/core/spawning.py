@@ -57,7 +57,8 @@ def refusal(state: PodState, spec: PodSpec) -> ProtocolError | None:
     except ProtocolError as exc:
         return exc
     if not spec.restore:
-        missing = [a for a in spec.after if not _is_child(state, a)]
+        children = {r.pod_name for r in state.registry.children_of(state.name)}
+        missing = [a for a in spec.after if a not in children]
         if missing:
             return PodNotFound(
                 f"--after names no child of {state.name!r}: {', '.join(map(repr, missing))}"
@@ -159,12 +160,6 @@ def on_spawn_failed(
             now=now,
         )
     return effects + _settled(state, spec.name)
-
-
-def _is_child(state: PodState, name: str) -> bool:
-    """Whether ``name`` is a direct child of this pod (not a pod further down)."""
-    record = state.registry.get(name)
-    return record is not None and record.parent_pod == state.name
 
 
 def _settled(state: PodState, name: str) -> list[Effect]:

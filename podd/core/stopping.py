@@ -34,7 +34,7 @@ from podd.core.effects import (
     StopTurn,
     WaitSpawns,
 )
-from podd.core.registry import ChildRecord, Registry
+from podd.core.registry import Registry
 from protocol import ShutDown, ShutdownParams
 
 __all__ = [
@@ -87,10 +87,6 @@ def begin_stop(
     return stop, on_spawns_settled(stop, registry, self_name)
 
 
-def _direct_children(registry: Registry, self_name: str) -> list[ChildRecord]:
-    return [r for r in registry if r.parent_pod == self_name]
-
-
 def on_spawns_settled(stop: Stop, registry: Registry, self_name: str) -> list[Effect]:
     """Stop every direct child (each stops its own subtree); a child that has to be
     killed takes what is registered below it along."""
@@ -100,7 +96,7 @@ def on_spawns_settled(stop: Stop, registry: Registry, self_name: str) -> list[Ef
             record,
             tuple(r for n in registry.descendants_of(record.pod_name) if (r := registry.get(n))),
         )
-        for record in _direct_children(registry, self_name)
+        for record in registry.children_of(self_name)
     ]
     return [StopChildren(tuple(children), stop.params, stop.deadline)]
 
@@ -146,6 +142,6 @@ def on_outbox_flushed(stop: Stop, registry: Registry, self_name: str) -> list[Ef
     stop.phase = "ending"
     reclaims: list[Effect] = [
         Reclaim(record, "stopped with its parent", clean=True)
-        for record in _direct_children(registry, self_name)
+        for record in registry.children_of(self_name)
     ]
     return [*reclaims, FinishStop(worst(stop.outcomes))]
