@@ -35,7 +35,13 @@ from podd.runtime.server import bind_listener
 from podd.spawn.root_forkserver import fork_root_server
 from podd.store.journal import Snapshot, load_state, read_stopped, stopped_path, write_stopped
 from podd.store.leftovers import kill_leftover_turn
-from podd.store.paths import clear_directory, ensure_private_dir, lock_directory, make_private_dir
+from podd.store.paths import (
+    clear_directory,
+    ensure_private_dir,
+    lock_directory,
+    make_private_dir,
+    write_private,
+)
 from protocol import converter
 
 __all__ = ["main"]
@@ -105,8 +111,8 @@ def claim_directory(spec: PodSpec) -> Snapshot | None:
 
 def write_exit_reason(directory: str, reason: str) -> None:
     """Leave why the pod ended in its directory, for whoever reclaims it."""
-    with contextlib.suppress(OSError), open(os.path.join(directory, "exit_reason"), "w") as f:
-        f.write(reason)
+    with contextlib.suppress(OSError):
+        write_private(os.path.join(directory, "exit_reason"), reason)
 
 
 def _raise_fd_limit() -> None:

@@ -38,6 +38,7 @@ from podd.runtime.slots import Lease, acquire_lease
 from podd.runtime.turn_process import TurnHandle
 from podd.runtime.turn_runner import TurnPlan, run_work
 from podd.store import kept
+from podd.store.paths import write_private
 from protocol import Request, SendParams, encode_result
 from protocol.messages import DepsParams, SlotParams
 
@@ -212,5 +213,5 @@ class Turns:
 
 def _write_marker(path: str, pid: int) -> None:
     """Record the running turn's process group, for whoever reclaims this pod if it dies."""
-    with contextlib.suppress(OSError), open(path, "w") as f:
-        f.write(f"{pid} {start_time(pid)}\n")
+    with contextlib.suppress(OSError):
+        write_private(path, f"{pid} {start_time(pid)}\n")

@@ -23,6 +23,7 @@ __all__ = [
     "resolve_root",
     "short_socket_path",
     "socket_path",
+    "write_private",
 ]
 
 
@@ -73,6 +74,14 @@ def make_private_dir(path: str) -> None:
     """Create ``path`` (which must not exist) with mode 0700, whatever the umask."""
     os.mkdir(path, 0o700)
     os.chmod(path, 0o700)
+
+
+def write_private(path: str, text: str) -> None:
+    """Write ``text`` to ``path``, created 0600 whatever the umask (not atomically: for
+    notes such as an exit reason, read by whoever comes after the writer)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
 
 
 def short_socket_path(directory: str, leaf: str = "sock") -> ShortPath:

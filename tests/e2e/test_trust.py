@@ -491,3 +491,33 @@ class TestModes:
             os.umask(old_umask)
             kill_everything(runtime)
         assert ([0o700] * 3, [0o600] * 2) == (modes, socket_modes)
+
+    async def test_every_file_a_pod_writes_is_private(self, podd: Podd, root: str) -> None:
+        # With umask 0, a file created with a default mode would be world-writable.
+        runtime = os.path.join(root, "r")
+
+        def loose() -> dict[str, str]:
+            found = {}
+            for top, _, files in os.walk(runtime):
+                for name in files:
+                    path = os.path.join(top, name)
+                    if mode_of(path) & 0o077:
+                        found[os.path.relpath(path, runtime)] = oct(mode_of(path))
+            return found
+
+        async def turn_started() -> bool:
+            return os.path.exists(os.path.join(runtime, "p", "turn.pid"))
+
+        old_umask = os.umask(0)
+        try:
+            with trio.fail_after(30):
+                agent = ("--agent", "cat; echo err >&2; sleep 30", "--task", "x")
+                assert 0 == (await podd("--root", runtime, "spawn", "p", *agent)).code
+                await wait_for(turn_started)
+                running = loose()
+                assert 0 == (await podd("--root", runtime, "stop", "p")).code
+                stopped = loose()
+        finally:
+            os.umask(old_umask)
+            kill_everything(runtime)
+        assert ({}, {}) == (running, stopped)
