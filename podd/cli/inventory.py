@@ -22,6 +22,7 @@ from podd.core.names import is_valid_name
 from podd.core.probing import PROBE_TIMEOUT, verdict
 from podd.errors import PoddError, PodFailed, PodUnreachable
 from podd.proc.procfs import is_alive
+from podd.store.atomic import remove_abandoned
 from podd.store.records import PodRecord, read_pod_record, read_registry
 
 # Type checkers take this as true; the typing module is not imported (it costs every
@@ -221,4 +222,6 @@ def sweep(root: str) -> list[dict[str, Any]]:
 
             if cleanup_pod_dir(root, v.name, v.pid or 0):
                 reclaimed[v.name] = {"pod": v.name, "by": "podd", "reason": "process gone"}
+    # A pod killed while it wrote its stopped record leaves the temp file of that write.
+    remove_abandoned(root)
     return list(reclaimed.values())

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["write_atomic"]
+from podd.proc.procfs import is_alive
+
+__all__ = ["remove_abandoned", "write_atomic"]
 
 
 def write_atomic(path: str, data: bytes) -> None:
     """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename,
     fsync of the directory. The file is created 0600."""
     directory = os.path.dirname(path) or "."
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    tmp = os.path.join(directory, _temp_name(os.path.basename(path), os.getpid()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         view = memoryview(data)
@@ -31,3 +33,36 @@ def write_atomic(path: str, data: bytes) -> None:
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def _temp_name(name: str, pid: int) -> str:
+    return f".{name}.{pid}.tmp"
+
+
+def _writer_of(entry: str) -> int | None:
+    """The pid in a temp file's name (``_temp_name``), or None if it is not one."""
+    if not (entry.startswith(".") and entry.endswith(".tmp")):
+        return None
+    pid = entry[: -len(".tmp")].rpartition(".")[2]
+    return int(pid) if pid.isdigit() else None
+
+
+def remove_abandoned(directory: str) -> list[str]:
+    """Remove the temp files in ``directory`` that a writer killed before its rename
+    left behind (their writer's process is gone or a zombie); returns their names. A writer that
+    still runs may be about to rename its file: its temp file stays."""
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for entry in entries:
+        pid = _writer_of(entry)
+        if pid is None or is_alive(pid, 0.0):
+            continue
+        try:
+            os.unlink(os.path.join(directory, entry))
+        except OSError:
+            continue
+        removed.append(entry)
+    return removed

@@ -336,6 +336,22 @@ class TestStaleAndReclaim:
             # What ``podd restart`` reads is kept; no directory, no socket.
             assert [".kept", ".stopped.gone.json"] == sorted(os.listdir(root))
 
+    async def test_reclaim_removes_the_temp_file_of_a_writer_killed_mid_write(
+        self, podd: Podd, root: str
+    ) -> None:
+        # What a root pod SIGKILLed while it wrote its stopped record leaves behind.
+        with trio.fail_after(30):
+            async with trio.open_nursery() as nursery:
+                writer = await nursery.start(trio.run_process, ["true"])
+            os.makedirs(root, mode=0o700, exist_ok=True)
+            abandoned = os.path.join(root, f"..stopped.gone.json.{writer.pid}.tmp")
+            being_written = os.path.join(root, f"..stopped.live.json.{os.getpid()}.tmp")
+            for path in (abandoned, being_written):
+                os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+            result = await podd("reclaim", "--json")
+            assert (0, {"reclaimed": []}) == (result.code, result.json())
+            assert (False, True) == (_exists(abandoned), _exists(being_written))
+
     async def test_dead_grandchild_is_reclaimed_from_the_root_registry(
         self, podd: Podd, root: str
     ) -> None:

@@ -457,6 +457,10 @@ IO_ONLY: dict[str, str] = {
     "tests/e2e/test_liveness.py::TestStaleAndReclaim::test_reclaim_json_shape": (
         "the JSON document of podd reclaim and what it leaves on disk"
     ),
+    "tests/e2e/test_liveness.py::TestStaleAndReclaim::"
+    "test_reclaim_removes_the_temp_file_of_a_writer_killed_mid_write": (
+        "podd reclaim's sweep of the files in the root (podd.store.atomic)"
+    ),
     "tests/e2e/test_liveness.py::TestRootPodDeath::test_turns_of_killed_root_pods_are_killed": (
         "the root fork server kills the turns of a SIGKILLed root pod"
     ),
@@ -618,6 +622,9 @@ IO_ONLY: dict[str, str] = {
     ),
     "tests/e2e/test_trust.py::TestModes::test_root_and_child": (
         "directory and socket modes under any umask"
+    ),
+    "tests/e2e/test_trust.py::TestModes::test_every_file_a_pod_writes_is_private": (
+        "the modes of the files a pod and its turn create, under any umask"
     ),
     "tests/e2e/test_turns.py::TestSend::test_cat_gets_the_input": (
         "the input on the agent's stdin and its exit status"
