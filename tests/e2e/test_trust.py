@@ -506,7 +506,7 @@ class TestModes:
             return found
 
         async def turn_started() -> bool:
-            return os.path.exists(os.path.join(runtime, "p", "turn.pid"))
+            return await trio.Path(runtime, "p", "turn.pid").exists()
 
         old_umask = os.umask(0)
         try:
