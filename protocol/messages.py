@@ -280,6 +280,10 @@ class AdoptParams(Value):
     pod_name: str
     previous_parent: str
     socket: str
+    skipped_task: str | None = None
+    """Set when the asker dropped its task, which waited for prerequisites that only
+    the dead parent was watching: why. The adopter keeps a ``task_skipped``
+    notification with it."""
 
 
 @attrs.frozen(repr=False, eq=False)

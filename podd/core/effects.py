@@ -131,6 +131,8 @@ class FindAdopter(Value):
     follows."""
 
     previous_parent: str
+    skipped_task: str | None = None
+    """Why this pod dropped a task that waited for its prerequisites, if it did."""
 
 
 @attrs.frozen(repr=False, eq=False)

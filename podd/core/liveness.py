@@ -36,6 +36,7 @@ from protocol import (
     ShutdownParams,
     ShuttingDown,
 )
+from protocol.messages import TaskSkipped
 from protocol.values import Value
 
 __all__ = [
@@ -101,20 +102,25 @@ def on_adopt(
         "socket": self_socket,
         "ancestors": [attrs.asdict(a) for a in lineage.upward()],
     }
-    return [
+    effects: list[Effect] = [
         PersistRegistry(),
         Notify(Notification.of(Adopted(params.pod_name, params.previous_parent))),
-        WatchAdopted(record.pod_name, record.pid, record.start_time),
-        Reply(result),
     ]
+    if params.skipped_task is not None:
+        skipped = TaskSkipped(params.pod_name, params.skipped_task)
+        effects.append(Notify(Notification.of(skipped)))
+    return [*effects, WatchAdopted(record.pod_name, record.pid, record.start_time), Reply(result)]
 
 
-def on_parent_died(lineage: Lineage, stopping: bool) -> list[Effect]:
+def on_parent_died(
+    lineage: Lineage, stopping: bool, skipped_task: str | None = None
+) -> list[Effect]:
     """The parent's process is gone: look for an adopter (a stopping pod just stops
-    sending events)."""
+    sending events). ``skipped_task``: why this pod dropped its task that waited for
+    prerequisites (the parent was the one waiting for them), for the adopter to tell."""
     if stopping:
         return [RetargetOutbox(None)]
-    return [FindAdopter(lineage.parent or "")]
+    return [FindAdopter(lineage.parent or "", skipped_task)]
 
 
 def on_adopted(

@@ -145,7 +145,11 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
         case NotificationArrived(notification=notification):
             return [Notify(notification)]
         case ParentDied():
-            return on_parent_died(state.lineage, state.stop.stopping)
+            # Only the parent watched this pod's prerequisites: nobody will say they are met.
+            reason = f"its parent {state.lineage.parent!r} died before its prerequisites finished"
+            stopping = state.stop.stopping
+            skipped = [] if stopping else turn_flow.skip_waiting_task(state, reason)
+            return [*skipped, *on_parent_died(state.lineage, stopping, reason if skipped else None)]
         case AdoptedBy(ancestor=ancestor, pid=pid):
             state.lineage, effects = on_adopted(state.lineage, ancestor, pid)
             return [Log(f"adopted by {ancestor.name}", warning=True), *effects]

@@ -60,6 +60,7 @@ __all__ = [
     "on_task_due",
     "on_turn_done",
     "on_wait",
+    "skip_waiting_task",
 ]
 
 DROPPED = {"turn": None, "outcome": "errored", "cause": "dropped by stop"}
@@ -126,14 +127,24 @@ def on_deps(state: PodState, failed: str | None, peer_pid: int | None) -> list[E
     work = turns.work
     if work is None or not work.task or not turns.awaiting_prerequisites:
         return [Reply({"ok": True})]
+    if failed is not None:
+        return [*skip_waiting_task(state, failed), Reply({"ok": True})]
     turns.awaiting_prerequisites = False
     turns.waiting_on = None
-    if failed is None:
-        _, effects = begin(state, work)
-    else:
-        turns.work = None
-        effects = [Log(f"task skipped: {failed}"), *_after_work(state)]
+    _, effects = begin(state, work)
     return [*effects, Reply({"ok": True})]
+
+
+def skip_waiting_task(state: PodState, reason: str) -> list[Effect]:
+    """Drop the task that waits for its prerequisites, if there is one (the pod goes
+    on with what comes next, or is idle)."""
+    turns = state.turns
+    if turns.work is None or not turns.awaiting_prerequisites:
+        return []
+    turns.awaiting_prerequisites = False
+    turns.waiting_on = None
+    turns.work = None
+    return [Log(f"task skipped: {reason}"), *_after_work(state)]
 
 
 # --- What the runtime reports ----------------------------------------------------------

@@ -136,10 +136,13 @@ class Liveness:
             )
         self.pod.apply(ParentDied())
 
-    async def find_adopter(self, previous: str) -> None:
+    async def find_adopter(self, previous: str, skipped_task: str | None = None) -> None:
         for ancestor in self.pod.state.lineage.ancestors:
             params = AdoptParams(
-                self.pod.name, previous_parent=previous, socket=self.pod.spec.socket
+                self.pod.name,
+                previous_parent=previous,
+                socket=self.pod.spec.socket,
+                skipped_task=skipped_task,
             )
             try:
                 result = await async_call(ancestor.socket, "adopt", params, timeout=2.0)

@@ -158,8 +158,8 @@ class Pod(PodCore):
                     self.background(self.liveness.watch_adopted, name, pid, started)
                 case WatchParent(pid=pid):
                     self.background(self.liveness.watch_parent, pid, False)
-                case FindAdopter(previous_parent=previous):
-                    self.background(self.liveness.find_adopter, previous)
+                case FindAdopter(previous_parent=previous, skipped_task=skipped):
+                    self.background(self.liveness.find_adopter, previous, skipped)
                 case RetargetOutbox(target=target):
                     self.outbox.retarget(target)
                 case WriteInfo():

@@ -29,6 +29,7 @@ from podd.core.liveness import (
 from podd.core.notifications import Notification
 from podd.core.spec import Ancestor
 from protocol import Adopted, AdoptParams, Forbidden, PodNotFound, ShutdownParams, ShuttingDown
+from protocol.messages import TaskSkipped
 from tests.core.test_events import ME, MY_SOCKET, child, registry_of
 
 TOP = Ancestor("top", "/run/podd/top/sock")
@@ -62,6 +63,18 @@ class TestOnAdopt:
             Reply({"name": ME, "pid": 5, "socket": MY_SOCKET, "ancestors": upward}),
         ] == effects
 
+    def test_a_task_the_asker_skipped_is_told_after_its_adoption(self) -> None:
+        registry = registry_of(child("b", 12, parent="a"))
+        reason = "its parent 'a' died before its prerequisites finished"
+        params = AdoptParams("b", previous_parent="a", socket="/s", skipped_task=reason)
+        effects = on_adopt(registry, ME, 5, MY_SOCKET, LINEAGE, False, params, 12)
+        notes = [e.notification for e in effects if isinstance(e, Notify)]
+        assert [Adopted("b", "a"), TaskSkipped("b", reason)] == [n.event for n in notes]
+        assert (
+            "pod 'b' skipped its task: its parent 'a' died before its prerequisites finished"
+            == notes[1].text
+        )
+
     @pytest.mark.parametrize(
         ("name", "peer", "stopping", "error"),
         [
@@ -87,6 +100,7 @@ class TestParentDeath:
 
     def test_parent_died_looks_for_an_adopter(self) -> None:
         assert [FindAdopter("parent")] == on_parent_died(LINEAGE, stopping=False)
+        assert [FindAdopter("parent", "why")] == on_parent_died(LINEAGE, False, "why")
 
     def test_parent_died_while_stopping_only_stops_sending(self) -> None:
         assert [RetargetOutbox(None)] == on_parent_died(LINEAGE, stopping=True)

@@ -10,6 +10,7 @@ import pytest
 
 from podd.core.effects import (
     Effect,
+    FindAdopter,
     FinishStop,
     FlushOutbox,
     Journal,
@@ -45,6 +46,7 @@ from podd.core.inputs import (
     EventReceived,
     Input,
     OutboxFlushed,
+    ParentDied,
     Reclaimed,
     SendAsked,
     SlotsGranted,
@@ -332,6 +334,31 @@ class TestTask:
         run(state, TaskDue())
         effects = run(state, DepsAnswered("'a' errored", PARENT_PID))
         assert ([], None, "idle") == (of(RunTurn, effects), state.turns.work, state.phase)
+
+    def test_a_task_waiting_when_the_parent_dies_is_skipped_and_told_to_the_adopter(
+        self,
+    ) -> None:
+        # Only the parent watched the siblings: nobody would ever release the task.
+        state = state_of(task="build", after=["a"])
+        run(state, TaskDue(), WaitAsked(WAITER))
+        effects = run(state, ParentDied())
+        reason = "its parent 'up' died before its prerequisites finished"
+        assert [
+            Log(f"task skipped: {reason}"),
+            ReplyTo(WAITER, {"last_turn": None}),
+            FindAdopter("up", reason),
+        ] == effects
+        assert (None, "idle") == (state.turns.work, state.phase)
+        # The parent's deps, had it come, changes nothing now.
+        assert [Reply({"ok": True})] == run(state, DepsAnswered(None, PARENT_PID))
+
+    @pytest.mark.parametrize("task", [None, "build"])
+    def test_a_parent_death_leaves_other_work_alone(self, task: str | None) -> None:
+        state = state_of(task=task)
+        run(state, TaskDue())
+        before = state.turns.work
+        assert [FindAdopter("up", None)] == run(state, ParentDied())
+        assert before is state.turns.work
 
 
 class TestStop:

@@ -802,6 +802,50 @@ class TestAfter:
                     assert not exists(f"{directory}/ran")
                 assert "clean" == await stop(podd, "p")
 
+    async def test_task_skipped_when_the_parent_dies_while_it_waits(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        # Only p watched a's turns for b: once p is gone, nobody would release b's task.
+        release = os.path.join(workdir, "release.a")
+        with trio.fail_after(60):
+            await spawn(podd, "top", "--cwd", workdir)
+            async with stopped_at_exit(podd, "top"):
+                mid = os.path.join(workdir, "p")
+                await child(podd, "p", "top", mid)
+                a_args = ("--agent", GATED, "--env", f"RELEASE={release}", "--task", "x")
+                await child(podd, "a", "p", os.path.join(mid, "a"), *a_args)
+                b_dir = os.path.join(mid, "b")
+                b_args = ("--agent", "touch ran", "--task", "go", "--after", "a")
+                await child(podd, "b", "p", b_dir, *b_args)
+                assert "waiting" == (await status(podd, "b"))["state"]
+                os.kill(podd.pid("p"), signal.SIGKILL)
+
+                async def told() -> list[str]:
+                    reply = await result_of(podd.sock("top"), "notifications", {"peek": True})
+                    texts = [n["text"] for n in reply["notifications"]]
+                    return texts if any("skipped" in t for t in texts) else []
+
+                texts = await wait_for(told)
+                expected = (
+                    "pod 'b' skipped its task: its parent 'p' died before its prerequisites"
+                    " finished"
+                )
+                assert expected in texts, texts
+                waited = await podd("wait", "b", "--json")
+                assert 0 == waited.code, waited
+                doc = await status(podd, "b")
+                assert ("idle", 0, None, "top") == (
+                    doc["state"],
+                    doc["turns"],
+                    doc["waiting_on"],
+                    doc["parent"],
+                )
+                # a, adopted too, goes on; its finishing now releases nothing.
+                touch(release)
+                assert 0 == (await podd("wait", "a")).code
+                assert not exists(os.path.join(b_dir, "ran"))
+                assert "clean" == await stop(podd, "top")
+
     async def test_after_naming_no_child_is_exit_3(
         self, podd: Podd, root: str, workdir: str
     ) -> None:

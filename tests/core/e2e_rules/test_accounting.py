@@ -162,6 +162,11 @@ MIRRORED: dict[str, list[str]] = {
         "tests/core/test_machine.py::TestNotifications::test_a_sibling_erroring_skips_the_waiting_task_and_says_so",
         "tests/core/test_machine.py::TestTask::test_a_skipped_task_never_runs",
     ],
+    "tests/e2e/test_orchestration.py::TestAfter::test_task_skipped_when_the_parent_dies_while_it_waits": [
+        "tests/core/test_machine.py::TestTask::test_a_task_waiting_when_the_parent_dies_is_skipped_and_told_to_the_adopter",
+        "tests/core/test_machine.py::TestTask::test_a_parent_death_leaves_other_work_alone",
+        "tests/core/test_liveness.py::TestOnAdopt::test_a_task_the_asker_skipped_is_told_after_its_adoption",
+    ],
     "tests/e2e/test_orchestration.py::TestMaxRunning::test_turns_in_the_subtree_never_overlap": [
         "tests/core/e2e_rules/test_orchestration.py::TestOrchestration::test_a_pod_below_a_limit_takes_a_slot_from_the_holder_above_before_each_turn",
         "tests/core/test_machine.py::TestSend::test_a_pod_under_a_limit_waits_for_slots_first",
