@@ -249,6 +249,10 @@ class SlotParams(Value):
 
     pod_name: str
     turn: int = 0
+    held: bool = False
+    """The asker's turn already runs on a slot of this pod's that ended with its
+    previous connection (this pod restarted): it is counted at once, over the limit if
+    need be, until that turn ends."""
 
 
 @attrs.frozen(repr=False, eq=False)

@@ -80,7 +80,7 @@ class Turns:
 
     async def _grant_slot(self, conn: Connection, request_id: Any, params: SlotParams) -> None:
         assert self.pod.slots is not None
-        lease = await self.pod.slots.acquire(params.pod_name, params.turn)
+        lease = await self.pod.slots.acquire(params.pod_name, params.turn, held=params.held)
         conn.on_close.append(lease.release)
         if conn.closed or conn.eof:
             lease.release()  # the asker is gone already
@@ -94,9 +94,10 @@ class Turns:
             if self.pod.slots is not None:
                 leases.append(await self.pod.slots.acquire(self.pod.name, turn))
             for holder in self.pod.spec.slot_holders:
-                lease = await acquire_lease(holder.socket, self.pod.name, turn)
-                if lease is not None:
-                    leases.append(lease)
+                remote = await acquire_lease(holder.socket, self.pod.name, turn)
+                if remote is not None:
+                    leases.append(remote)
+                    self.pod.background(remote.keep)
         except BaseException:
             for lease in leases:
                 lease.release()

@@ -23,6 +23,7 @@ import psutil
 import pytest
 import trio
 
+from podd.errors import PoddError
 from tests.conftest import CliResult, Podd, pod_processes, titled_processes
 from tests.e2e.support import RawConnection, result_of, wait_for
 
@@ -1008,6 +1009,60 @@ class TestMaxRunning:
 
 
 # --- podd wait --------------------------------------------------------------------
+
+
+class TestPoolRestart:
+    """A pool whose pod dies and is restarted (``--restart on-failure``) learns of the
+    turns still running on its old slots: each holder asks again, as held."""
+
+    async def test_a_restarted_pool_counts_the_turn_that_still_runs(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        # The children only read (the default): a child holding write on part of the
+        # pool's scope would keep the pool from coming back (write_conflict).
+        agent = 'while [ ! -e "$RELEASE" ]; do sleep 0.02; done'
+        with trio.fail_after(60):
+            await spawn(podd, "top", "--cwd", workdir)
+            async with stopped_at_exit(podd, "top"):
+                pool_dir = os.path.join(workdir, "p")
+                pool_args = ("--max-running", "1", "--restart", "on-failure")
+                await child(podd, "p", "top", pool_dir, *pool_args)
+                for name in ("c1", "c2"):
+                    release = os.path.join(workdir, f"release.{name}")
+                    await spawn(
+                        podd, name, "--parent", "p", "--agent", agent, "--env", f"RELEASE={release}"
+                    )
+                old_pid = podd.pid("p")
+                ok(await podd("send", "c1", "x"))
+
+                async def in_state(name: str, state: str) -> bool:
+                    return bool(state == (await status(podd, name))["state"])
+
+                await wait_for(lambda: in_state("c1", "running"))
+                os.kill(old_pid, signal.SIGKILL)
+
+                async def pool_back() -> Any:
+                    # The restarted pool, once c1 holds its slot again (until then it
+                    # has no pod.json, or the old one, or no holder yet).
+                    with contextlib.suppress(OSError, ValueError, PoddError):
+                        if podd.pid("p") != old_pid:
+                            pool = (await status(podd, "p"))["slots"]
+                            return pool if pool["running"] else None
+                    return None
+
+                # c1's turn runs on: the restarted pool counts it, and c2 waits for it.
+                pool = await wait_for(pool_back)
+                assert {"limit": 1, "running": [{"pod": "c1", "turn": 1}], "waiting": 0} == pool
+                ok(await podd("send", "c2", "x"))
+                await wait_for(lambda: in_state("c2", "waiting"))
+                assert "running" == (await status(podd, "c1"))["state"]
+                touch(os.path.join(workdir, "release.c1"))
+                await wait_for(lambda: in_state("c2", "running"))
+                assert "idle" == (await status(podd, "c1"))["state"]
+                touch(os.path.join(workdir, "release.c2"))
+                for name in ("c1", "c2"):
+                    assert 0 == (await podd("wait", name)).code
+                assert "clean" == await stop(podd, "top")
 
 
 class TestWait:

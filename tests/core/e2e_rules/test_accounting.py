@@ -580,6 +580,10 @@ IO_ONLY: dict[str, str] = {
     "tests/e2e/test_orchestration.py::TestMaxRunning::test_slot_of_a_killed_holder_comes_back": (
         "a slot lease ends with its holder's connection (podd.runtime.slots)"
     ),
+    "tests/e2e/test_orchestration.py::TestPoolRestart::"
+    "test_a_restarted_pool_counts_the_turn_that_still_runs": (
+        "a holder asks a restarted pool again for the slot it runs on (podd.runtime.slots)"
+    ),
     "tests/e2e/test_restart.py::TestRestartAfterKill::test_root_pod": (
         "the registry, notifications and turns restored from the journal (podd.store.journal)"
     ),
