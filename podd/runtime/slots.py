@@ -38,6 +38,10 @@ class Lease:
     def __init__(self, release: Callable[[], None]) -> None:
         self._release: Callable[[], None] | None = release
 
+    @property
+    def released(self) -> bool:
+        return self._release is None
+
     def release(self) -> None:
         release, self._release = self._release, None
         if release is not None:
@@ -119,6 +123,13 @@ class RemoteLease(Lease):
             self._stream = None
 
     async def keep(self) -> None:
+        try:
+            await self._keep()
+        finally:
+            if self.released:
+                self._close()  # a connection opened as the release came goes too
+
+    async def _keep(self) -> None:
         import tenacity  # only turns below a pool need it: keep it off start-up
 
         with self._watch:
