@@ -91,22 +91,6 @@ class Registry:
         """Names of the records reported through ``name``, at any depth."""
         return [r.pod_name for r in self._below(name, "parent_pod")]
 
-    def drop_moved(self, name: str, parents: Mapping[str, str | None]) -> list[str]:
-        """Forget the children of pod ``name`` that live on under another parent, and
-        what is reported through them: a restarted pod's books, when the pods it had
-        were adopted while it was gone. ``parents``: each child's parent now, as its
-        live process says (None: not alive, it stays here to be reclaimed). Returns
-        the names forgotten."""
-        dropped: list[str] = []
-        for record in self.children_of(name):
-            parent = parents.get(record.pod_name)
-            if parent is not None and parent != name:
-                below = [record.pod_name, *self.descendants_of(record.pod_name)]
-                for gone in below:
-                    if self._records.pop(gone, None) is not None:
-                        dropped.append(gone)
-        return dropped
-
     def rehome(self, adopted: str, socket: str) -> None:
         """``adopted`` was adopted here: the pods it spawned, at any depth, are reported
         through it from now on (they were through its dead ancestors), so that they go

@@ -54,7 +54,6 @@ from podd.spawn.spawner import pod_environment
 from podd.store import kept
 from podd.store.journal import SYNC_INTERVAL, Journal, Snapshot
 from podd.store.pod_files import save_registry, write_info
-from podd.store.records import live_parent
 from protocol import (
     Errored,
     InternalError,
@@ -164,14 +163,8 @@ class PodCore(abc.ABC):
     # --- Journal ---------------------------------------------------------------------
 
     def _restore(self, state: Snapshot) -> None:
-        registry = self.state.registry
         for record in state.registry:
-            registry.add(record)
-        # While this pod was gone its children were adopted above it, or stopped.
-        parents = {r.pod_name: live_parent(self.spec.root, r.pod_name) for r in registry}
-        dropped = registry.drop_moved(self.name, parents)
-        if dropped:
-            log.info("adopted elsewhere while this pod was gone: %s", ", ".join(dropped))
+            self.state.registry.add(record)
         self.state.notifications.restore(state.notifications, state.dropped)
         self.state.turns.count = state.turns
         self.state.turns.last_record = state.last_turn

@@ -15,21 +15,13 @@ from __future__ import annotations
 import json
 import os
 
-from podd.proc.procfs import is_alive
-
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command-line call a few milliseconds).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = [
-    "PodRecord",
-    "live_parent",
-    "read_pod_record",
-    "read_registry",
-    "read_stopped_record",
-]
+__all__ = ["PodRecord", "read_pod_record", "read_registry", "read_stopped_record"]
 
 
 class PodRecord:
@@ -86,16 +78,6 @@ def read_pod_record(path: str) -> PodRecord:
         return PodRecord.from_dict(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
-
-
-def live_parent(root: str, name: str) -> str | None:
-    """The parent that pod ``name`` has now, as its ``pod.json`` says while its process
-    lives; None if it is not alive (or unreadable), or a root pod."""
-    try:
-        record = read_pod_record(os.path.join(root, name, "pod.json"))
-    except (OSError, ValueError):
-        return None
-    return record.parent if is_alive(record.pid, record.start_time) else None
 
 
 def read_stopped_record(root: str, name: str) -> PodRecord | None:

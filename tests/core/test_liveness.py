@@ -132,26 +132,3 @@ class TestAdoptedExited:
     @pytest.mark.parametrize(("name", "pid"), [("b", 13), ("gone", 12)])
     def test_moved_on(self, name: str, pid: int) -> None:
         assert [] == on_adopted_exited(registry_of(child("b", 12)), name, pid)
-
-
-class TestRestoredRegistry:
-    """A restarted pod forgets the children adopted elsewhere while it was gone, with
-    what is reported through them; the dead and its own stay (to be reclaimed)."""
-
-    def test_children_adopted_elsewhere_are_forgotten_with_their_subtree(self) -> None:
-        registry = registry_of(
-            child("moved", 11),
-            child("grand", 12, parent="moved"),
-            child("dead", 13),
-            child("mine", 14),
-            child("under_mine", 15, parent="mine"),
-        )
-        parents = {"moved": "top", "grand": "moved", "dead": None, "mine": ME}
-        assert ["moved", "grand"] == registry.drop_moved(ME, parents)
-        assert ["dead", "mine", "under_mine"] == sorted(r.pod_name for r in registry)
-
-    def test_a_grandchild_is_judged_by_the_child_it_is_reported_through(self) -> None:
-        # Its own parent is still its parent: what moved is the child above it.
-        registry = registry_of(child("kid", 11), child("grand", 12, parent="kid"))
-        assert [] == registry.drop_moved(ME, {"grand": "kid"})
-        assert ["grand", "kid"] == sorted(r.pod_name for r in registry)

@@ -277,40 +277,6 @@ class TestRestartPolicy:
             await stop(podd, "r")
 
 
-class TestRestartAfterAdoption:
-    """While a pod is dead its children are adopted above it; restarted, it does not
-    take them back in its books, nor stop them when it is stopped."""
-
-    async def test_restarted_pod_leaves_its_adopted_children_to_the_adopter(
-        self, podd: Podd
-    ) -> None:
-        with trio.fail_after(60):
-            await spawn(podd, "top")
-            await spawn(podd, "p", "--parent", "top", "--restart", "on-failure")
-            await spawn(podd, "c", "--parent", "p")
-            grandchild = await spawn(podd, "g", "--parent", "c")
-            old = podd.pid("p")
-            os.kill(old, signal.SIGKILL)
-
-            async def restarted() -> dict[str, Any] | None:
-                with contextlib.suppress(Exception):
-                    if podd.pid("p") != old:
-                        return await status(podd, "p")
-                return None
-
-            doc = await wait_for(restarted)
-            assert (2, []) == (doc["incarnation"], doc["children"])
-            above = [
-                (r["pod_name"], r["parent_pod"]) for r in (await status(podd, "top"))["children"]
-            ]
-            assert [("c", "top"), ("g", "c"), ("p", "top")] == sorted(above)
-            await stop(podd, "p")
-            assert is_alive(grandchild["pid"], 0.0)
-            assert "idle" == (await status(podd, "c"))["state"]
-            await stop(podd, "top")
-            assert [] == pod_processes(podd.root)
-
-
 class TestContainment:
     """A busy pod reports its dispatch lag; a fault injected into a handler becomes an
     ``errored`` event upward and the pod keeps answering."""

@@ -198,10 +198,6 @@ MIRRORED: dict[str, list[str]] = {
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_the_current_and_a_newer_incarnation_are_applied",
         "tests/core/test_events.py::TestIdempotence::test_a_new_incarnation_starts_its_own_sequence",
     ],
-    "tests/e2e/test_restart.py::TestRestartAfterAdoption::test_restarted_pod_leaves_its_adopted_children_to_the_adopter": [
-        "tests/core/test_liveness.py::TestRestoredRegistry::test_children_adopted_elsewhere_are_forgotten_with_their_subtree",
-        "tests/core/test_liveness.py::TestRestoredRegistry::test_a_grandchild_is_judged_by_the_child_it_is_reported_through",
-    ],
     "tests/e2e/test_restart.py::TestRestartPolicy::test_on_failure_backs_off_then_gives_up": [
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_crashing_on_failure_child_is_restarted_with_growing_delays_then_given_up",
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_never_child_is_reclaimed_and_not_restarted",
