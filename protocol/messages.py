@@ -112,6 +112,9 @@ class ScopeSubDelegated(Value):
     sub_parent: str = ""
     """The pod that spawned ``sub_pod``, kept as the event is passed up (``parent_pod``
     is whoever passes it); empty from a pod that does not say."""
+    rejoined: bool = False
+    """From a pod restarted with its registry, for a child it spawned and asked back
+    (``rejoin``) after that child was adopted: the adopter moves it back under it."""
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -288,6 +291,15 @@ class AdoptParams(Value):
     """Set when the asker dropped its task, which waited for prerequisites that only
     the dead parent was watching: why. The adopter keeps a ``task_skipped``
     notification with it."""
+
+
+@attrs.frozen(repr=False, eq=False)
+class RejoinParams(Value):
+    """The pod that spawned the receiver, restarted after it died (the receiver was
+    adopted meanwhile), asks it to report there again."""
+
+    parent: str
+    socket: str
 
 
 @attrs.frozen(repr=False, eq=False)

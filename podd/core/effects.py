@@ -20,6 +20,7 @@ from protocol.values import Value
 
 __all__ = [
     "AbortStop",
+    "AskToRejoin",
     "BeginStop",
     "DropQueuedWork",
     "Effect",
@@ -107,6 +108,15 @@ class RestartLater(Value):
     name: str
     delay: float
     spec: PodSpec | None = None
+
+
+@attrs.frozen(repr=False, eq=False)
+class AskToRejoin(Value):
+    """Ask child ``name`` (at ``socket``), adopted elsewhere while this pod was gone, to
+    report here again (``rejoin``); ``child_rejoined`` follows if it does."""
+
+    name: str
+    socket: str
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -326,6 +336,7 @@ Effect = (
     | Reclaim
     | RestartLater
     | WatchAdopted
+    | AskToRejoin
     | WatchParent
     | FindAdopter
     | RetargetOutbox

@@ -139,6 +139,12 @@ def apply_event(
                 and event.sub_pid != existing.pid
                 and existing.parent_pod == event.parent_pod
             )
+            if _back_with_spawner(existing, event):
+                # Adopted here when the pod that spawned it died; that pod, restarted,
+                # has it back: it is reported through it again, with what is below it.
+                existing.parent_pod = event.parent_pod
+                existing.callback_address = sender.socket_path
+                return Applied(registry_changed=True)
             if not restarted:
                 return Applied()  # registered once, however often it arrives
             # The same sub-pod, reported by the same pod, in a new process (it was
@@ -167,6 +173,17 @@ def apply_event(
         )
         return Applied(forward=forward, registry_changed=True)
     return Applied(notification=Notification.of(event))
+
+
+def _back_with_spawner(existing: ChildRecord, event: ScopeSubDelegated) -> bool:
+    """Whether ``event`` says that a pod this pod holds as its own (adopted) is back,
+    the same process, under the pod that spawned it (restarted, and asked it back)."""
+    return bool(
+        event.rejoined
+        and existing.parent_pod != event.parent_pod
+        and existing.spawned_by == event.parent_pod
+        and (not event.sub_pid or event.sub_pid == existing.pid)
+    )
 
 
 NO_LONGER_REGISTERED = {"applied": False, "reason": "the pod is no longer registered here"}

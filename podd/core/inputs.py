@@ -18,6 +18,7 @@ from podd.core.spec import Ancestor, PodSpec
 from podd.core.state import Waiter
 from podd.core.turns import Work
 from protocol import AdoptParams, PodEvent, ProtocolError, SendParams, ShutdownParams
+from protocol.messages import RejoinParams
 from protocol.values import Value
 
 __all__ = [
@@ -27,7 +28,9 @@ __all__ = [
     "ChildExited",
     "ChildFailedToStart",
     "ChildReady",
+    "ChildRejoined",
     "ChildStarted",
+    "ChildrenElsewhere",
     "ChildrenStopped",
     "DepsAnswered",
     "EventReceived",
@@ -38,6 +41,7 @@ __all__ = [
     "OutboxFlushed",
     "ParentDied",
     "Reclaimed",
+    "RejoinAsked",
     "SendAsked",
     "SessionSeen",
     "SlotsGranted",
@@ -183,7 +187,34 @@ class NotificationArrived(Value):
 
 @attrs.frozen(repr=False, eq=False)
 class ParentDied(Value):
-    pass
+    """The parent's process (``pid``; None: whichever is the parent now) is gone."""
+
+    pid: int | None = None
+
+
+@attrs.frozen(repr=False, eq=False)
+class RejoinAsked(Value):
+    """``rejoin``: the pod that spawned this one, restarted, asks it back.
+    ``parent_pid``: the live process of the pod named in the params (None if none)."""
+
+    params: RejoinParams
+    peer_pid: int | None
+    parent_pid: int | None
+
+
+@attrs.frozen(repr=False, eq=False)
+class ChildrenElsewhere(Value):
+    """A restarted pod's children that live on under another parent (adopted while it
+    was gone), as their ``pod.json`` say."""
+
+    names: tuple[str, ...]
+
+
+@attrs.frozen(repr=False, eq=False)
+class ChildRejoined(Value):
+    """A child asked back (``AskToRejoin``) reports here again."""
+
+    name: str
 
 
 @attrs.frozen(repr=False, eq=False)
@@ -267,6 +298,9 @@ Input = (
     | Reclaimed
     | NotificationArrived
     | ParentDied
+    | RejoinAsked
+    | ChildrenElsewhere
+    | ChildRejoined
     | AdoptedBy
     | Orphaned
     | SpawnsSettled

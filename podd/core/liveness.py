@@ -3,7 +3,10 @@
 When a pod's parent dies, it asks its ancestors, nearest first, to adopt it; the one
 that does already knows it (through ``scope_sub_delegated``), takes the events it sends
 from then on and watches its process. With no ancestor left the pod stops itself and
-its subtree. Pure: the runtime does the asking, the watching and the stopping.
+its subtree. When the dead parent is restarted, with its registry, it asks the children
+adopted meanwhile back (``rejoin``): they report to it again, and it tells its own
+parent, the adopter, which moves them back under it. Pure: the runtime does the
+asking, the watching and the stopping.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from typing import Any
 import attrs
 
 from podd.core.effects import (
+    AskToRejoin,
     BeginStop,
     Effect,
     FindAdopter,
+    Log,
     Notify,
     PersistRegistry,
+    PostEvent,
     Reclaim,
     Reply,
     RetargetOutbox,
@@ -36,7 +42,7 @@ from protocol import (
     ShutdownParams,
     ShuttingDown,
 )
-from protocol.messages import TaskSkipped
+from protocol.messages import RejoinParams, ScopeSubDelegated, TaskSkipped
 from protocol.values import Value
 
 __all__ = [
@@ -45,8 +51,11 @@ __all__ = [
     "on_adopt",
     "on_adopted",
     "on_adopted_exited",
+    "on_child_rejoined",
+    "on_children_elsewhere",
     "on_orphaned",
     "on_parent_died",
+    "on_rejoin",
 ]
 
 ORPHAN_STOP_TIMEOUT = 5.0
@@ -150,3 +159,74 @@ def on_adopted_exited(registry: Registry, name: str, pid: int) -> list[Effect]:
     if record is None or record.pid != pid:
         return []
     return [Reclaim(record, "process gone")]
+
+
+# --- Back to a restarted parent ---------------------------------------------------------
+
+
+def on_children_elsewhere(
+    registry: Registry, self_name: str, names: tuple[str, ...]
+) -> list[Effect]:
+    """This pod restarted with its registry, and these of its children live on under
+    another parent: ask each back."""
+    return [
+        AskToRejoin(record.pod_name, record.socket_path)
+        for record in registry.children_of(self_name)
+        if record.pod_name in names
+    ]
+
+
+def on_child_rejoined(registry: Registry, self_name: str, name: str) -> list[Effect]:
+    """Child ``name`` reports here again: the parent (its adopter meanwhile) is told
+    that it is below this pod again, and this pod watches its process (it is not its
+    OS parent any more)."""
+    record = registry.get(name)
+    if record is None or record.parent_pod != self_name:
+        return []
+    return [
+        Log(f"{name} reports here again"),
+        WatchAdopted(name, record.pid, record.start_time),
+        PostEvent(
+            ScopeSubDelegated(
+                parent_pod=self_name,
+                sub_pod=name,
+                sub_socket=record.socket_path,
+                scope=list(record.scope_delegated),
+                sub_pid=record.pid,
+                sub_start_time=record.start_time,
+                sub_parent=self_name,
+                rejoined=True,
+            )
+        ),
+    ]
+
+
+def on_rejoin(
+    lineage: Lineage,
+    spawned_by: str | None,
+    stopping: bool,
+    params: RejoinParams,
+    peer_pid: int | None,
+    parent_pid: int | None,
+) -> tuple[Lineage, list[Effect]]:
+    """Handle ``rejoin``: the pod that spawned this one (``spawned_by``), restarted, asks
+    it back. Only that pod's live process may ask. This pod reports to it from then on;
+    its adopter, now the parent's parent, stays above it. Returns the new lineage."""
+    if stopping:
+        raise ShuttingDown("this pod is stopping")
+    if params.parent != spawned_by:
+        raise Forbidden(f"only {spawned_by!r}, which spawned this pod, may ask it back")
+    if parent_pid is None or peer_pid != parent_pid:
+        raise Forbidden(f"only the live process of {params.parent!r} may ask this pod back")
+    if lineage.parent == params.parent and lineage.parent_pid == peer_pid:
+        return lineage, [Reply({"ok": True})]
+    # Adopted meanwhile: the adopter (the parent's parent) goes above the parent.
+    above = lineage.ancestors if lineage.parent == params.parent else tuple(lineage.upward())
+    new = Lineage(params.parent, params.socket, peer_pid, above)
+    return new, [
+        Log(f"back with {params.parent}, which spawned it", warning=True),
+        RetargetOutbox(params.socket),
+        WriteInfo(),
+        WatchParent(peer_pid),
+        Reply({"ok": True}),
+    ]

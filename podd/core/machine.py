@@ -39,6 +39,8 @@ from podd.core.inputs import (
     ChildExited,
     ChildFailedToStart,
     ChildReady,
+    ChildRejoined,
+    ChildrenElsewhere,
     ChildrenStopped,
     ChildStarted,
     DepsAnswered,
@@ -50,6 +52,7 @@ from podd.core.inputs import (
     OutboxFlushed,
     ParentDied,
     Reclaimed,
+    RejoinAsked,
     SendAsked,
     SessionSeen,
     SlotsGranted,
@@ -65,8 +68,11 @@ from podd.core.liveness import (
     on_adopt,
     on_adopted,
     on_adopted_exited,
+    on_child_rejoined,
+    on_children_elsewhere,
     on_orphaned,
     on_parent_died,
+    on_rejoin,
 )
 from podd.core.notifications import Notification
 from podd.core.state import PodState
@@ -144,12 +150,23 @@ def _dispatch(state: PodState, event: Input, now: float) -> list[Effect]:
             return [PersistRegistry(), Notify(Notification.of(gone)), Publish(gone)]
         case NotificationArrived(notification=notification):
             return [Notify(notification)]
+        case ParentDied(pid=pid) if pid is not None and pid != state.lineage.parent_pid:
+            return []  # a parent this pod has left (it went back to the one that spawned it)
         case ParentDied():
             # Only the parent watched this pod's prerequisites: nobody will say they are met.
             reason = f"its parent {state.lineage.parent!r} died before its prerequisites finished"
             stopping = state.stop.stopping
             skipped = [] if stopping else turn_flow.skip_waiting_task(state, reason)
             return [*skipped, *on_parent_died(state.lineage, stopping, reason if skipped else None)]
+        case RejoinAsked(params=params, peer_pid=peer, parent_pid=parent_pid):
+            state.lineage, effects = on_rejoin(
+                state.lineage, state.spec.parent, state.stop.stopping, params, peer, parent_pid
+            )
+            return effects
+        case ChildrenElsewhere(names=names):
+            return on_children_elsewhere(registry, name, names)
+        case ChildRejoined(name=child):
+            return on_child_rejoined(registry, name, child)
         case AdoptedBy(ancestor=ancestor, pid=pid):
             state.lineage, effects = on_adopted(state.lineage, ancestor, pid)
             return [Log(f"adopted by {ancestor.name}", warning=True), *effects]

@@ -16,9 +16,12 @@ from podd.core.inputs import (
     AdoptAsked,
     AdoptedBy,
     AdoptedExited,
+    ChildRejoined,
+    ChildrenElsewhere,
     Orphaned,
     ParentDied,
     Reclaimed,
+    RejoinAsked,
 )
 from podd.core.probing import PROBE_TIMEOUT
 from podd.core.registry import ChildRecord
@@ -31,7 +34,9 @@ from podd.runtime.server import Connection
 from podd.spawn.child_process import wait_gone
 from podd.store.journal import stopped_how
 from podd.store.leftovers import cleanup_pod_dir, crash_report
+from podd.store.records import read_pod_record
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
+from protocol.messages import RejoinParams
 
 __all__ = ["Liveness"]
 
@@ -127,14 +132,13 @@ class Liveness:
         else:
             gone = await wait_gone(pid, 0.0, float("inf"))
         if gone:
-            self.pod.post("parent_died", self._parent_died)
+            self.pod.post("parent_died", functools.partial(self._parent_died, pid))
 
-    def _parent_died(self) -> None:
-        if not self.pod.state.stop.stopping:
-            log.warning(
-                "parent %s died; looking for an ancestor to adopt us", self.pod.state.lineage.parent
-            )
-        self.pod.apply(ParentDied())
+    def _parent_died(self, pid: int) -> None:
+        lineage = self.pod.state.lineage
+        if not self.pod.state.stop.stopping and pid == lineage.parent_pid:
+            log.warning("parent %s died; looking for an ancestor to adopt us", lineage.parent)
+        self.pod.apply(ParentDied(pid))
 
     async def find_adopter(self, previous: str, skipped_task: str | None = None) -> None:
         for ancestor in self.pod.state.lineage.ancestors:
@@ -162,6 +166,42 @@ class Liveness:
 
     def on_adopt(self, conn: Connection, request: Request) -> Any:
         return self.pod.apply(AdoptAsked(request.params, conn.peer_pid))
+
+    # --- Back to a restarted parent ----------------------------------------------------
+
+    def on_rejoin(self, conn: Connection, request: Request) -> Any:
+        params: RejoinParams = request.params
+        try:
+            record = read_pod_record(os.path.join(self.pod.spec.root, params.parent, "pod.json"))
+        except (OSError, ValueError):
+            parent_pid = None
+        else:
+            parent_pid = record.pid if is_alive(record.pid, record.start_time) else None
+        return self.pod.apply(RejoinAsked(params, conn.peer_pid, parent_pid))
+
+    def ask_back_children(self) -> None:
+        """Restarted with its registry: the children that its ``pod.json`` files show
+        under another parent now (adopted while this pod was gone) are asked back."""
+        root, name = self.pod.spec.root, self.pod.name
+        elsewhere = []
+        for record in self.pod.state.registry.children_of(name):
+            try:
+                now = read_pod_record(os.path.join(root, record.pod_name, "pod.json"))
+            except (OSError, ValueError):
+                continue
+            if now.parent != name and is_alive(now.pid, now.start_time):
+                elsewhere.append(record.pod_name)
+        if elsewhere:
+            self.pod.apply(ChildrenElsewhere(tuple(elsewhere)))
+
+    async def ask_to_rejoin(self, name: str, socket: str) -> None:
+        params = {"parent": self.pod.name, "socket": self.pod.spec.socket}
+        try:
+            await async_call(socket, "rejoin", params, timeout=2.0)
+        except (PodUnreachable, PodFailed) as exc:
+            log.warning("%s did not come back here: %s", name, exc)
+            return
+        self.pod.post("child_rejoined", lambda: self.pod.apply(ChildRejoined(name)))
 
     async def watch_adopted(self, name: str, pid: int, started: float) -> None:
         await wait_gone(pid, started, float("inf"))

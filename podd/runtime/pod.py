@@ -16,6 +16,7 @@ from typing import Any
 import trio
 
 from podd.core.effects import (
+    AskToRejoin,
     Effect,
     FindAdopter,
     FinishStop,
@@ -86,6 +87,7 @@ class Pod(PodCore):
             list_pods=self.liveness.on_list_pods,
             reclaim_stale=self.liveness.on_reclaim_stale,
             adopt=self.liveness.on_adopt,
+            rejoin=self.liveness.on_rejoin,
             shutdown=self.stopper.on_shutdown,
         )
 
@@ -102,6 +104,8 @@ class Pod(PodCore):
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self.registry_file.run)
             on_ready()
+            if self.spec.restore:
+                self.post("ask_back_children", self.liveness.ask_back_children)
             if self.spec.agent and (
                 (self.spec.task is not None and not self.spec.restore)
                 or (self.spec.restore and len(self.state.turns.queue))
@@ -156,6 +160,8 @@ class Pod(PodCore):
                     self.children.reply_error(waiter, error)
                 case WatchAdopted(name=name, pid=pid, start_time=started):
                     self.background(self.liveness.watch_adopted, name, pid, started)
+                case AskToRejoin(name=name, socket=socket):
+                    self.background(self.liveness.ask_to_rejoin, name, socket)
                 case WatchParent(pid=pid):
                     self.background(self.liveness.watch_parent, pid, False)
                 case FindAdopter(previous_parent=previous, skipped_task=skipped):

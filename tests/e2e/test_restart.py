@@ -277,6 +277,63 @@ class TestRestartPolicy:
             await stop(podd, "r")
 
 
+class TestRestartAfterAdoption:
+    """While a pod is dead its children are adopted above it; restarted, it asks them
+    back: they report to it again, and the adopter moves them back under it."""
+
+    async def test_children_adopted_meanwhile_report_to_the_restarted_pod(self, podd: Podd) -> None:
+        with trio.fail_after(60):
+            await spawn(podd, "top")
+            await spawn(podd, "p", "--parent", "top", "--restart", "on-failure")
+            await spawn(podd, "c", "--parent", "p", "--agent", "echo from-c")
+            grandchild = await spawn(podd, "g", "--parent", "c")
+            old = podd.pid("p")
+            os.kill(old, signal.SIGKILL)
+
+            async def back() -> bool:
+                with contextlib.suppress(Exception):
+                    return podd.pid("p") != old and "p" == (await status(podd, "c"))["parent"]
+                return False
+
+            await wait_for(back)
+            assert (podd.sock("p"), 2) == (
+                (await status(podd, "c"))["parent_socket"],
+                (await status(podd, "p"))["incarnation"],
+            )
+            below_p = [
+                (r["pod_name"], r["parent_pod"]) for r in (await status(podd, "p"))["children"]
+            ]
+            assert [("c", "p"), ("g", "c")] == sorted(below_p)
+
+            async def moved_back_at_top() -> bool:
+                records = (await status(podd, "top"))["children"]
+                return {"c": "p", "g": "c", "p": "top"} == {
+                    r["pod_name"]: r["parent_pod"] for r in records
+                }
+
+            await wait_for(moved_back_at_top)
+            # c's events reach the restarted p again.
+            assert 0 == (await podd("send", "c", "x", "--wait")).code
+
+            async def told_p() -> bool:
+                return any(
+                    n["text"].startswith("pod 'c' finished turn 1") for n in await peek(podd, "p")
+                )
+
+            await wait_for(told_p)
+            # Stopping p stops what is its own again; top, which still watched c, lets go
+            # of the records below p as it learns they are gone.
+            await stop(podd, "p")
+            assert await gone(grandchild["pid"])
+
+            async def none_left_at_top() -> bool:
+                return [] == (await status(podd, "top"))["children"]
+
+            await wait_for(none_left_at_top)
+            await stop(podd, "top")
+            assert [] == pod_processes(podd.root)
+
+
 class TestContainment:
     """A busy pod reports its dispatch lag; a fault injected into a handler becomes an
     ``errored`` event upward and the pod keeps answering."""

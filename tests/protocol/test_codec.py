@@ -50,7 +50,14 @@ from protocol import (
     event_from_dict,
     event_to_dict,
 )
-from protocol.messages import DepsParams, EventsParams, SlotParams, TaskSkipped, WaitParams
+from protocol.messages import (
+    DepsParams,
+    EventsParams,
+    RejoinParams,
+    SlotParams,
+    TaskSkipped,
+    WaitParams,
+)
 
 RULES = [
     ScopeRule(target="/srv/data", permission="write", recursive=True),
@@ -88,6 +95,7 @@ PARAMS_SAMPLES: list[tuple[str, Any]] = [
     ("reclaim_stale", ReclaimStaleParams()),
     ("reclaim_stale", ReclaimStaleParams(probe_timeout=0.1)),
     ("adopt", AdoptParams(pod_name="orphan", previous_parent="dead", socket="/r/orphan/sock")),
+    ("rejoin", RejoinParams(parent="lead", socket="/r/lead/sock")),
     ("flush_events", FlushEventsParams(pod_name="child")),
     ("restart_child", RestartChildParams(name="child")),
     ("wait", WaitParams()),

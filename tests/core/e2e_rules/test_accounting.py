@@ -198,6 +198,12 @@ MIRRORED: dict[str, list[str]] = {
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_the_current_and_a_newer_incarnation_are_applied",
         "tests/core/test_events.py::TestIdempotence::test_a_new_incarnation_starts_its_own_sequence",
     ],
+    "tests/e2e/test_restart.py::TestRestartAfterAdoption::test_children_adopted_meanwhile_report_to_the_restarted_pod": [
+        "tests/core/test_liveness.py::TestRejoin::test_the_restarted_pod_asks_back_its_children_found_elsewhere",
+        "tests/core/test_liveness.py::TestRejoin::test_a_child_goes_back_to_the_pod_that_spawned_it",
+        "tests/core/test_liveness.py::TestRejoin::test_a_child_back_is_watched_and_reported_up",
+        "tests/core/test_liveness.py::TestRejoin::test_the_adopter_moves_it_back_under_the_pod_that_spawned_it",
+    ],
     "tests/e2e/test_restart.py::TestRestartPolicy::test_on_failure_backs_off_then_gives_up": [
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_crashing_on_failure_child_is_restarted_with_growing_delays_then_given_up",
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_never_child_is_reclaimed_and_not_restarted",
