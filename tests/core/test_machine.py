@@ -352,6 +352,14 @@ class TestTask:
         # The parent's deps, had it come, changes nothing now.
         assert [Reply({"ok": True})] == run(state, DepsAnswered(None, PARENT_PID))
 
+    def test_the_death_of_a_parent_it_has_left_changes_nothing(self) -> None:
+        # Back with the pod that spawned it (rejoin), the watch of the adopter runs on.
+        state = state_of(task="build", after=["a"])
+        run(state, TaskDue())
+        assert [] == run(state, ParentDied(PARENT_PID + 1))
+        assert "waiting" == state.phase
+        assert [FindAdopter] == [type(e) for e in run(state, ParentDied(PARENT_PID))][-1:]
+
     @pytest.mark.parametrize("task", [None, "build"])
     def test_a_parent_death_leaves_other_work_alone(self, task: str | None) -> None:
         state = state_of(task=task)
