@@ -635,6 +635,9 @@ IO_ONLY: dict[str, str] = {
     "tests/e2e/test_trust.py::TestOpenDirectoriesAreRefused::test_restart_into_a_directory_opened_meanwhile": (
         "a directory's mode checked when a pod is restarted"
     ),
+    "tests/e2e/test_demo.py::test_the_demo_shows_both_workers_reporting_and_cleans_up": (
+        "the README's demo script, run whole"
+    ),
     "tests/e2e/test_trust.py::TestModes::test_root_and_child": (
         "directory and socket modes under any umask"
     ),
