@@ -34,7 +34,7 @@ from podd.runtime.server import Connection
 from podd.spawn.child_process import wait_gone
 from podd.store.journal import stopped_how
 from podd.store.leftovers import cleanup_pod_dir, crash_report
-from podd.store.records import read_pod_record
+from podd.store.records import live_record
 from protocol import AdoptParams, ListPodsParams, ReclaimStaleParams, Request, encode_result
 from protocol.messages import RejoinParams
 
@@ -171,12 +171,8 @@ class Liveness:
 
     def on_rejoin(self, conn: Connection, request: Request) -> Any:
         params: RejoinParams = request.params
-        try:
-            record = read_pod_record(os.path.join(self.pod.spec.root, params.parent, "pod.json"))
-        except (OSError, ValueError):
-            parent_pid = None
-        else:
-            parent_pid = record.pid if is_alive(record.pid, record.start_time) else None
+        parent = live_record(self.pod.spec.root, params.parent)
+        parent_pid = parent.pid if parent is not None else None
         return self.pod.apply(RejoinAsked(params, conn.peer_pid, parent_pid))
 
     def ask_back_children(self) -> None:
@@ -185,11 +181,8 @@ class Liveness:
         root, name = self.pod.spec.root, self.pod.name
         elsewhere = []
         for record in self.pod.state.registry.children_of(name):
-            try:
-                now = read_pod_record(os.path.join(root, record.pod_name, "pod.json"))
-            except (OSError, ValueError):
-                continue
-            if now.parent != name and is_alive(now.pid, now.start_time):
+            now = live_record(root, record.pod_name)
+            if now is not None and now.parent != name:
                 elsewhere.append(record.pod_name)
         if elsewhere:
             self.pod.apply(ChildrenElsewhere(tuple(elsewhere)))

@@ -34,7 +34,7 @@ import time
 
 from podd.proc.procfs import is_alive
 from podd.store.paths import short_socket_path
-from podd.store.records import read_pod_record
+from podd.store.records import live_record
 
 __all__ = [
     "ROOT_SOCKET",
@@ -70,14 +70,7 @@ def root_has_live_pods(root: str) -> bool:
         names = os.listdir(root)
     except OSError:
         return False
-    for name in names:
-        try:
-            info = read_pod_record(os.path.join(root, name, "pod.json"))
-        except (OSError, ValueError):
-            continue
-        if is_alive(info.pid, info.start_time):
-            return True
-    return False
+    return any(live_record(root, name) is not None for name in names)
 
 
 def stop_root_fork_server(root: str) -> None:

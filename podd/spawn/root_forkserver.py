@@ -43,7 +43,7 @@ from podd.proc.title import set_title
 from podd.spawn.forked_pod import RunPod, become_pod, detach_from_pod, only_thread
 from podd.spawn.forkserver import ROOT_SOCKET, root_has_live_pods
 from podd.spawn.pod_forkserver import clone_parent, warm
-from podd.store.records import read_pod_record
+from podd.store.records import live_record, read_pod_record
 
 __all__ = ["fork_root_server", "serve_root"]
 
@@ -105,11 +105,8 @@ def _live_root_pods(root: str) -> list[tuple[str, int, float]]:
         return []
     found = []
     for name in names:
-        try:
-            record = read_pod_record(os.path.join(root, name, "pod.json"))
-        except (OSError, ValueError):
-            continue
-        if record.parent is None and is_alive(record.pid, record.start_time):
+        record = live_record(root, name)
+        if record is not None and record.parent is None:
             found.append((name, record.pid, record.start_time))
     return found
 

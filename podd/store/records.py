@@ -15,13 +15,15 @@ from __future__ import annotations
 import json
 import os
 
+from podd.proc.procfs import is_alive
+
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command-line call a few milliseconds).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["PodRecord", "read_pod_record", "read_registry", "read_stopped_record"]
+__all__ = ["PodRecord", "live_record", "read_pod_record", "read_registry", "read_stopped_record"]
 
 
 class PodRecord:
@@ -78,6 +80,16 @@ def read_pod_record(path: str) -> PodRecord:
         return PodRecord.from_dict(data)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc
+
+
+def live_record(root: str, name: str) -> PodRecord | None:
+    """The ``pod.json`` of pod ``name`` under ``root`` while its process lives; None if
+    there is none, it is unreadable, or its process is gone."""
+    try:
+        record = read_pod_record(os.path.join(root, name, "pod.json"))
+    except (OSError, ValueError):
+        return None
+    return record if is_alive(record.pid, record.start_time) else None
 
 
 def read_stopped_record(root: str, name: str) -> PodRecord | None:
