@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import gc
 
+# Type checkers take this as true; the spec's module is imported by whoever calls.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from podd.core.spec import PodSpec
+
 __all__ = ["run_pod"]
 
 
-def run_pod(argv: list[str], spec_json: str) -> int:
-    """Run the pod of ``spec_json`` in this process (``podd.runtime.main.main``).
+def run_pod(argv: list[str], spec: str | PodSpec) -> int:
+    """Run the pod of ``spec`` (a ``PodSpec`` or its JSON document) in this process
+    (``podd.runtime.main.main``).
 
     The import runs without the cyclic garbage collector (the CLI turns it off before
     its own imports; a collection during an import walks every object made so far).
@@ -26,4 +32,4 @@ def run_pod(argv: list[str], spec_json: str) -> int:
     finally:
         gc.freeze()
         gc.enable()
-    return main(argv, spec_json)
+    return main(argv, spec)

@@ -52,6 +52,7 @@ from podd.spawn.child_process import ChildProcess
 from podd.spawn.forkclient import ForkServer
 from podd.spawn.spawner import pod_environment
 from podd.store import kept
+from podd.store.atomic import make_durable
 from podd.store.journal import SYNC_INTERVAL, Journal, Snapshot
 from podd.store.pod_files import save_registry, write_info
 from protocol import (
@@ -371,8 +372,19 @@ class PodCore(abc.ABC):
         return PodInfo(spec=spec, pid=self.pid, start_time=self.start_time)
 
     def write_info(self) -> None:
-        """Write ``pod.json`` now (at start-up, before the loop runs)."""
-        write_info(os.path.join(self.spec.directory, "pod.json"), self.info())
+        """Write ``pod.json`` now (at start-up, before the loop runs), without waiting
+        for the disk: every process sees it at once; ``make_info_durable`` fsyncs it
+        once the pod has said it is ready (a power loss ends the pod's process anyway)."""
+        write_info(os.path.join(self.spec.directory, "pod.json"), self.info(), durable=False)
+
+    async def make_info_durable(self) -> None:
+        """fsync the ``pod.json`` that ``write_info`` wrote, in a worker thread."""
+        async with self._info_lock:
+            path = os.path.join(self.spec.directory, "pod.json")
+            try:
+                await trio.to_thread.run_sync(make_durable, path)
+            except OSError as exc:  # removed by a stop meanwhile, or the disk failed
+                log.warning("cannot fsync %s: %s", path, exc)
 
     async def rewrite_info(self, info: PodInfo) -> None:
         """Replace ``pod.json`` with ``info`` (the lineage changed) in a worker thread,

@@ -211,12 +211,16 @@ def parse_options(argv: list[str]) -> dict[str, int]:
     return options
 
 
-def main(argv: list[str] | None = None, spec_json: str | None = None) -> int:
-    """Run one pod. The spec comes from ``--spec-fd`` or, from a fork server, as
-    ``spec_json``."""
+def main(argv: list[str] | None = None, given: str | PodSpec | None = None) -> int:
+    """Run one pod. The spec comes from ``--spec-fd`` or is ``given``: its JSON document
+    (from a fork server), or the ``PodSpec`` itself (in a process forked from the one
+    that built it: a cold root spawn)."""
     options = parse_options(sys.argv[1:] if argv is None else argv)
-    raw = spec_json.encode() if spec_json is not None else _read_spec(options["--spec-fd"])
-    spec = converter.structure(orjson.loads(raw), PodSpec)
+    if isinstance(given, PodSpec):
+        spec = given
+    else:
+        raw = given.encode() if given is not None else _read_spec(options["--spec-fd"])
+        spec = converter.structure(orjson.loads(raw), PodSpec)
     if options["--root-server-fd"] >= 0:
         # A cold root spawn: the CLI bound the root fork server's socket; the server is
         # a fork of this process, taken now that the runtime is imported and while it

@@ -104,6 +104,7 @@ class Pod(PodCore):
             nursery.start_soon(self._sync_journal_periodically)
             nursery.start_soon(self.registry_file.run)
             on_ready()
+            nursery.start_soon(self.make_info_durable)
             if self.spec.restore:
                 self.post("ask_back_children", self.liveness.ask_back_children)
             if self.spec.agent and (

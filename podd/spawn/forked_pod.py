@@ -25,16 +25,18 @@ import sys
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from podd.core.spec import PodSpec
 from podd.proc.title import pod_title, set_title
 from podd.spawn.forkserver import available
 from podd.spawn.pod_forkserver import Become, serve
 
 __all__ = ["RunPod", "become_pod", "take_prestarted"]
 
-RunPod = Callable[[list[str], str], int]
-"""What a forked process calls to become the pod: ``run_pod(argv, spec_json)``, its exit
+RunPod = Callable[[list[str], "str | PodSpec"], int]
+"""What a forked process calls to become the pod: ``run_pod(argv, spec)``, its exit
 status: ``podd.runtime.main.main``, passed in by whoever holds it (a start-up module,
-the CLI): this package never imports the runtime it forks."""
+the CLI): this package never imports the runtime it forks. ``spec`` is the spec's JSON
+document, or the ``PodSpec`` itself when the process that forked this one held it."""
 
 
 _prestarted: tuple[int, int] | None = None
@@ -110,9 +112,17 @@ def _fork_own_server(become: Become, name: str, root: str, env: dict[str, str] |
     _prestarted = (pid, ours.detach())
 
 
+def _where(spec: str | PodSpec) -> tuple[str, str, str]:
+    """The name, root and working directory of the pod of ``spec``."""
+    if isinstance(spec, PodSpec):
+        return spec.name, spec.root, spec.cwd
+    fields = json.loads(spec)
+    return fields["name"], fields["root"], fields["cwd"]
+
+
 def become_pod(
     run_pod: RunPod,
-    spec_json: str,
+    spec: str | PodSpec,
     ready_fd: int,
     stderr_fd: int,
     env: dict[str, str] | None = None,
@@ -131,24 +141,24 @@ def become_pod(
         # What this process inherited stays off its garbage collections (and those of
         # its own fork server): the pages stay shared.
         gc.freeze()
-        spec = json.loads(spec_json)
+        name, root, cwd = _where(spec)
         if own_server and available():
             # First thing: what this process writes before the fork would be copied
             # into its fork server for good.
             become = partial(become_pod, run_pod, own_server=True)
-            _fork_own_server(become, spec["name"], spec["root"], env)
+            _fork_own_server(become, name, root, env)
         if env is not None:
             os.environ.clear()
             os.environ.update(env)
-        os.chdir(spec["cwd"])
-        set_title(pod_title(spec["name"], spec["root"]))
+        os.chdir(cwd)
+        set_title(pod_title(name, root))
         os.dup2(stderr_fd, 2)
         os.close(stderr_fd)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 0)
         os.dup2(null, 1)
         os.close(null)
-        code = run_pod(["--ready-fd", str(ready_fd), *argv], spec_json)
+        code = run_pod(["--ready-fd", str(ready_fd), *argv], spec)
     except BaseException:
         with contextlib.suppress(Exception):
             import traceback

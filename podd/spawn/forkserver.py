@@ -43,6 +43,7 @@ __all__ = [
     "available",
     "claim_root_socket",
     "root_has_live_pods",
+    "root_server_may_run",
     "stop_root_fork_server",
 ]
 
@@ -93,6 +94,11 @@ def stop_root_fork_server(root: str) -> None:
     deadline = time.monotonic() + 2.0
     while is_alive(server_pid, 0.0) and time.monotonic() < deadline:
         time.sleep(0.002)
+
+
+def root_server_may_run(root: str) -> bool:
+    """Whether the root's fork-server socket is there (else no server can answer)."""
+    return os.path.exists(os.path.join(root, ROOT_SOCKET))
 
 
 def ask_root_server(

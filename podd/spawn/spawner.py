@@ -20,6 +20,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -27,7 +28,12 @@ import orjson
 
 from podd.core.spec import PodSpec
 from podd.spawn.forked_pod import RunPod, become_pod
-from podd.spawn.forkserver import ask_root_server, available, claim_root_socket
+from podd.spawn.forkserver import (
+    ask_root_server,
+    available,
+    claim_root_socket,
+    root_server_may_run,
+)
 from protocol import ProtocolError, converter, error_from_wire
 from protocol.values import Value
 
@@ -115,18 +121,18 @@ class SpawnError(Exception):
 
 
 def _fork_pod_here(
-    text: str,
+    spec: PodSpec,
     env: dict[str, str],
     run_pod: RunPod,
     fds: tuple[int, int],
     close: tuple[int, ...],
     argv: tuple[str, ...],
 ) -> int:
-    """Fork the pod of spec ``text`` from this (single-threaded) process, detached: a
-    new session, and a second fork so that init, not this short-lived process, is its
+    """Fork the pod of ``spec`` from this (single-threaded) process, detached: a new
+    session, and a second fork so that init, not this short-lived process, is its
     parent. ``fds`` are its readiness and stderr pipes; ``close`` what it must not keep.
     Returns the pod's pid. The pod imports the runtime itself: one interpreter start-up,
-    not two."""
+    not two; it takes the spec as it is here, not encoded and decoded again."""
     pid_read, pid_write = os.pipe2(os.O_CLOEXEC)
     first = os.fork()
     if first == 0:
@@ -138,7 +144,7 @@ def _fork_pod_here(
             if second == 0:
                 for fd in (pid_write, *close):
                     os.close(fd)
-                become_pod(run_pod, text, *fds, env, argv=argv)
+                become_pod(run_pod, spec, *fds, env, argv=argv)
             os.write(pid_write, str(second).encode())
         except BaseException:
             code = 1
@@ -154,21 +160,22 @@ def _fork_pod_here(
 
 
 def _ask_or_claim_root_server(
-    root: str, request: bytes, fds: tuple[int, int]
+    root: str, request: Callable[[], bytes], fds: tuple[int, int]
 ) -> tuple[int | None, tuple[socket.socket, int] | None]:
     """Through the root's fork server if one runs (then every root pod has a watcher
     that cleans up after it if it dies): ``(pid, None)``. Else ``(None, (socket,
     inode))``: the root's fork-server socket, bound and listening here for the server
     that the new pod forks off itself (``podd.spawn.root_forkserver``); None for it if
-    it cannot be bound (the pod starts all the same, without a server)."""
-    pid = ask_root_server(root, request, *fds)
+    it cannot be bound (the pod starts all the same, without a server). ``request``
+    makes what the server is sent, only if one may be there to read it."""
+    pid = ask_root_server(root, request(), *fds) if root_server_may_run(root) else None
     if pid is not None:
         return pid, None
     try:
         claimed = claim_root_socket(root)
         if claimed is None:
             # A server came up meanwhile: ask it; if it does not answer, take its place.
-            pid = ask_root_server(root, request, *fds)
+            pid = ask_root_server(root, request(), *fds)
             if pid is not None:
                 return pid, None
             claimed = claim_root_socket(root, replace=True)
@@ -197,8 +204,11 @@ def spawn_detached(
         pid = None
         argv: tuple[str, ...] = ()
         if available():
-            text, env = spec_json(spec), pod_environment()
-            request = orjson.dumps({"spec": text, "env": env})
+            env = pod_environment()
+
+            def request() -> bytes:
+                return orjson.dumps({"spec": spec_json(spec), "env": env})
+
             pid, claimed = _ask_or_claim_root_server(spec.root, request, (write_fd, err_write))
             if claimed is not None:
                 listener, identity = claimed
@@ -206,7 +216,7 @@ def spawn_detached(
                 argv += (str(identity),)
             if pid is None and run_pod is not None:
                 fds = (write_fd, err_write)
-                pid = _fork_pod_here(text, env, run_pod, fds, (read_fd, err_read), argv)
+                pid = _fork_pod_here(spec, env, run_pod, fds, (read_fd, err_read), argv)
         if pid is None:
             spec_fd = spec_file(spec)
             keep = [write_fd, spec_fd] + ([listener.fileno()] if listener is not None else [])

@@ -6,12 +6,15 @@ import os
 
 from podd.proc.procfs import is_alive
 
-__all__ = ["remove_abandoned", "write_atomic"]
+__all__ = ["make_durable", "remove_abandoned", "write_atomic"]
 
 
-def write_atomic(path: str, data: bytes) -> None:
+def write_atomic(path: str, data: bytes, *, durable: bool = True) -> None:
     """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename,
-    fsync of the directory. The file is created 0600."""
+    fsync of the directory. The file is created 0600.
+
+    Without ``durable`` nothing is fsynced: every process sees the old file or the new
+    one, but a power loss may leave neither until ``make_durable(path)`` has run."""
     directory = os.path.dirname(path) or "."
     tmp = os.path.join(directory, _temp_name(os.path.basename(path), os.getpid()))
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
@@ -20,7 +23,8 @@ def write_atomic(path: str, data: bytes) -> None:
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     finally:
         os.close(fd)
     try:
@@ -28,11 +32,23 @@ def write_atomic(path: str, data: bytes) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    if durable:
+        _fsync_path(directory, os.O_DIRECTORY)
+
+
+def make_durable(path: str) -> None:
+    """fsync ``path`` and its directory: what ``write_atomic(..., durable=False)`` left
+    out. Raises ``OSError`` (``FileNotFoundError`` if it was removed meanwhile)."""
+    _fsync_path(path, 0)
+    _fsync_path(os.path.dirname(path) or ".", os.O_DIRECTORY)
+
+
+def _fsync_path(path: str, flags: int) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | flags)
     try:
-        os.fsync(dir_fd)
+        os.fsync(fd)
     finally:
-        os.close(dir_fd)
+        os.close(fd)
 
 
 def _temp_name(name: str, pid: int) -> str:

@@ -16,9 +16,11 @@ from protocol import converter
 __all__ = ["load_registry", "read_info", "save_registry", "write_info"]
 
 
-def write_info(path: str, info: PodInfo) -> None:
-    """Write ``info`` atomically (temp file, fsync, rename)."""
-    write_atomic(path, orjson.dumps(converter.unstructure(info), option=orjson.OPT_INDENT_2))
+def write_info(path: str, info: PodInfo, *, durable: bool = True) -> None:
+    """Write ``info`` atomically (temp file, fsync, rename; ``durable``: see
+    ``podd.store.atomic.write_atomic``)."""
+    data = orjson.dumps(converter.unstructure(info), option=orjson.OPT_INDENT_2)
+    write_atomic(path, data, durable=durable)
 
 
 def read_info(path: str) -> PodInfo:
