@@ -91,6 +91,11 @@ class Registry:
         """Names of the records reported through ``name``, at any depth."""
         return [r.pod_name for r in self._below(name, "parent_pod")]
 
+    def spawned_below(self, name: str) -> list[str]:
+        """Names of the records that ``name`` spawned, and those spawned by them, at any
+        depth, wherever they report now (adopted above, while ``name`` was dead)."""
+        return [r.pod_name for r in self._below(name, "spawned_by") if r.pod_name != name]
+
     def rehome(self, adopted: str, socket: str) -> None:
         """``adopted`` was adopted here: the pods it spawned, at any depth, are reported
         through it from now on (they were through its dead ancestors), so that they go

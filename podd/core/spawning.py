@@ -52,8 +52,14 @@ def refusal(state: PodState, spec: PodSpec) -> ProtocolError | None:
     name = spec.name
     if name == state.name or name in state.registry or name in state.children.pending:
         return PodExists(f"a pod named {name!r} already exists")
+    held = state.held()
+    if spec.restore:
+        # What it spawned before it died may live on, adopted here: those delegations
+        # are its own, and come back to it (``rejoin``), not a conflict.
+        for below in state.registry.spawned_below(name):
+            held.pop(below, None)
     try:
-        scope.check_delegation(state.spec.scope, state.held(), spec.scope)
+        scope.check_delegation(state.spec.scope, held, spec.scope)
     except ProtocolError as exc:
         return exc
     if not spec.restore:

@@ -60,6 +60,7 @@ from podd.core.inputs import (
 )
 from podd.core.machine import handle
 from podd.core.notifications import Notification
+from podd.core.registry import ChildRecord
 from podd.core.spec import Ancestor, PodSpec
 from podd.core.state import PodState
 from podd.core.tombstones import Tombstone
@@ -114,6 +115,12 @@ def run(state: PodState, *inputs: Input) -> list[Effect]:
     for event in inputs:
         effects = handle(state, event, NOW)
     return effects
+
+
+def writing(record: ChildRecord, target: str) -> ChildRecord:
+    """``record``, holding write on ``target`` only."""
+    record.scope_delegated = [ScopeRule(target, "write")]
+    return record
 
 
 def of(kind: type, effects: list[Effect]) -> list[Any]:
@@ -602,6 +609,29 @@ class TestSpawning:
             state.notifications.peek(),
             state.children.pending,
         )
+
+    def test_a_restart_may_take_back_the_writes_of_what_it_spawned(self) -> None:
+        """Adopted here while ``kid`` was dead, its child and grandchild still hold write
+        inside its scope: delegations of its own, no conflict for its restart; a
+        sibling's write there still is one."""
+        below = [
+            writing(child("c", 21, spawned_by="kid"), "/work/kid/c"),
+            writing(child("g", 22, parent="c", spawned_by="c"), "/work/kid/c/g"),
+        ]
+        state = state_of(*below)
+        (start,) = of(StartChild, run(state, SpawnAsked(self.kid(restore=True), None)))
+        assert "kid" == start.spec.name
+        state = state_of(*below, writing(child("o", 23), "/work/kid/o"))
+        (reply,) = run(state, SpawnAsked(self.kid(restore=True), WAITER))
+        assert isinstance(reply, ReplyError)
+        assert "held by pod 'o'" in str(reply.error)
+
+    def test_a_new_pod_of_the_name_gets_no_such_pass(self) -> None:
+        """Only a restart (``restore``) takes its old delegations back."""
+        state = state_of(writing(child("c", 21, spawned_by="kid"), "/work/kid/c"))
+        (reply,) = run(state, SpawnAsked(self.kid(), WAITER))
+        assert isinstance(reply, ReplyError)
+        assert "held by pod 'c'" in str(reply.error)
 
     def test_a_failed_restart_by_policy_counts_as_a_failure(self) -> None:
         state = state_of()

@@ -333,6 +333,44 @@ class TestRestartAfterAdoption:
             await stop(podd, "top")
             assert [] == pod_processes(podd.root)
 
+    async def test_writes_held_below_do_not_keep_the_restart_out(
+        self, podd: Podd, workdir: str
+    ) -> None:
+        """c and g hold write inside p's scope when p dies: top restarts p all the same
+        (they are p's own delegations), they come back under it, and p's books hold
+        their writes again."""
+        with trio.fail_after(60):
+            area = os.path.join(workdir, "p")
+            os.makedirs(os.path.join(area, "c", "g"))
+            await spawn(podd, "top", "--cwd", workdir)
+            await spawn(
+                podd, "p", "--parent", "top", "--scope", f"{area}:write", "--restart", "on-failure"
+            )
+            await spawn(podd, "c", "--parent", "p", "--scope", f"{area}/c:write")
+            await spawn(podd, "g", "--parent", "c", "--scope", f"{area}/c/g:write")
+            old = podd.pid("p")
+            os.kill(old, signal.SIGKILL)
+
+            async def back() -> bool:
+                with contextlib.suppress(Exception):
+                    return podd.pid("p") != old and "p" == (await status(podd, "c"))["parent"]
+                return False
+
+            await wait_for(back)
+            texts = [n["text"] for n in await peek(podd, "top")]
+            assert not [t for t in texts if "restart refused" in t], texts
+            held = {
+                r["pod_name"]: [(s["target"], s["permission"]) for s in r["scope_delegated"]]
+                for r in (await status(podd, "p"))["children"]
+            }
+            assert {"c": [(f"{area}/c", "write")], "g": [(f"{area}/c/g", "write")]} == held
+            # p's own write still stops where c's begins.
+            result = await podd("spawn", "x", "--parent", "p", "--scope", f"{area}/c:write")
+            assert (1, True) == (result.code, "write_conflict" in result.stderr), result
+            await stop(podd, "p")
+            await stop(podd, "top")
+            assert [] == pod_processes(podd.root)
+
 
 class TestContainment:
     """A busy pod reports its dispatch lag; a fault injected into a handler becomes an

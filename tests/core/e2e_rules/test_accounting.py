@@ -204,6 +204,10 @@ MIRRORED: dict[str, list[str]] = {
         "tests/core/test_liveness.py::TestRejoin::test_a_child_back_is_watched_and_reported_up",
         "tests/core/test_liveness.py::TestRejoin::test_the_adopter_moves_it_back_under_the_pod_that_spawned_it",
     ],
+    "tests/e2e/test_restart.py::TestRestartAfterAdoption::test_writes_held_below_do_not_keep_the_restart_out": [
+        "tests/core/test_machine.py::TestSpawning::test_a_restart_may_take_back_the_writes_of_what_it_spawned",
+        "tests/core/test_machine.py::TestSpawning::test_a_new_pod_of_the_name_gets_no_such_pass",
+    ],
     "tests/e2e/test_restart.py::TestRestartPolicy::test_on_failure_backs_off_then_gives_up": [
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_crashing_on_failure_child_is_restarted_with_growing_delays_then_given_up",
         "tests/core/e2e_rules/test_restart.py::TestRestart::test_a_never_child_is_reclaimed_and_not_restarted",
