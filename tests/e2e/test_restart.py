@@ -277,6 +277,20 @@ class TestRestartPolicy:
             await stop(podd, "r")
 
 
+async def kill_and_wait_back(podd: Podd, name: str, child: str) -> None:
+    """SIGKILL pod ``name`` and wait until its new process (restarted by its parent's
+    policy) has ``child`` reporting to it again."""
+    old = podd.pid(name)
+    os.kill(old, signal.SIGKILL)
+
+    async def back() -> bool:
+        with contextlib.suppress(Exception):
+            return podd.pid(name) != old and name == (await status(podd, child))["parent"]
+        return False
+
+    await wait_for(back)
+
+
 class TestRestartAfterAdoption:
     """While a pod is dead its children are adopted above it; restarted, it asks them
     back: they report to it again, and the adopter moves them back under it."""
@@ -287,15 +301,7 @@ class TestRestartAfterAdoption:
             await spawn(podd, "p", "--parent", "top", "--restart", "on-failure")
             await spawn(podd, "c", "--parent", "p", "--agent", "echo from-c")
             grandchild = await spawn(podd, "g", "--parent", "c")
-            old = podd.pid("p")
-            os.kill(old, signal.SIGKILL)
-
-            async def back() -> bool:
-                with contextlib.suppress(Exception):
-                    return podd.pid("p") != old and "p" == (await status(podd, "c"))["parent"]
-                return False
-
-            await wait_for(back)
+            await kill_and_wait_back(podd, "p", "c")
             assert (podd.sock("p"), 2) == (
                 (await status(podd, "c"))["parent_socket"],
                 (await status(podd, "p"))["incarnation"],
@@ -348,15 +354,7 @@ class TestRestartAfterAdoption:
             )
             await spawn(podd, "c", "--parent", "p", "--scope", f"{area}/c:write")
             await spawn(podd, "g", "--parent", "c", "--scope", f"{area}/c/g:write")
-            old = podd.pid("p")
-            os.kill(old, signal.SIGKILL)
-
-            async def back() -> bool:
-                with contextlib.suppress(Exception):
-                    return podd.pid("p") != old and "p" == (await status(podd, "c"))["parent"]
-                return False
-
-            await wait_for(back)
+            await kill_and_wait_back(podd, "p", "c")
             texts = [n["text"] for n in await peek(podd, "top")]
             assert not [t for t in texts if "restart refused" in t], texts
             held = {
