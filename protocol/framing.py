@@ -41,6 +41,15 @@ class FrameBuffer:
         was. An oversized line is reported once, as soon as it passes the limit.
         """
         out: list[bytes | FrameTooLarge] = []
+        if not self._pending and not self._discarding:
+            # The common case, a read of whole lines (and maybe the start of one), none
+            # too large: split in one call rather than line by line.
+            lines = data.split(b"\n")
+            rest = lines.pop()
+            if len(rest) <= self._max_frame and max(map(len, lines), default=0) <= self._max_frame:
+                self._pending += rest
+                out.extend(lines)
+                return out
         start = 0
         size = len(data)
         while start <= size:

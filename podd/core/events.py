@@ -45,6 +45,9 @@ class Applied(Value):
     duplicate: bool = False
 
 
+_STALE = Applied(duplicate=True)
+
+
 def sender_of(event: PodEvent) -> str | None:
     """The pod an event speaks for: ``parent_pod`` of a sub-delegation, else ``pod_name``."""
     if isinstance(event, ScopeSubDelegated):
@@ -55,6 +58,11 @@ def sender_of(event: PodEvent) -> str | None:
     return getattr(event, "pod_name", None)
 
 
+_FROM_THE_WIRE = (TurnEnded, Errored, ShutDown, ScopeSubDelegated, UnknownEvent)
+"""The event classes a pod accepts from below (a tuple: ``isinstance`` of a union made
+anew on every event was about half of ``authorize``)."""
+
+
 def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> ChildRecord:
     """Return the record of the event's sender, or raise ``Forbidden``.
 
@@ -62,7 +70,7 @@ def authorize(registry: Registry, event: PodEvent, peer_pid: int | None) -> Chil
     credentials) must be that pod's process. A sub-delegation must stay inside the
     scope delegated to its sender and name a valid pod.
     """
-    if isinstance(event, TurnEnded | Errored | ShutDown | ScopeSubDelegated | UnknownEvent):
+    if isinstance(event, _FROM_THE_WIRE):
         name = sender_of(event)
     else:
         raise Forbidden(f"{event.kind} events are local and not accepted from the wire")
@@ -116,13 +124,15 @@ def apply_event(
     - An unknown kind becomes a notification, so nothing from below is silently lost.
     """
     if _is_stale(sender, event):
-        return Applied(duplicate=True)
+        return _STALE
     incarnation = getattr(event, "incarnation", 0)
     if incarnation:
         if incarnation != sender.incarnation:
             sender.last_seq = 0
         sender.incarnation = incarnation
-        sender.last_seq = max(sender.last_seq, getattr(event, "seq", 0))
+        seq = getattr(event, "seq", 0)
+        if seq > sender.last_seq:
+            sender.last_seq = seq
 
     if isinstance(event, ShutDown):
         removed = [event.pod_name, *registry.descendants_of(event.pod_name)]
@@ -172,7 +182,7 @@ def apply_event(
             event, parent_pod=self_name, sub_parent=spawned_by, incarnation=0, seq=0
         )
         return Applied(forward=forward, registry_changed=True)
-    return Applied(notification=Notification.of(event))
+    return Applied(Notification.of(event))  # positional: cheaper, and it runs for every event
 
 
 def _back_with_spawner(existing: ChildRecord, event: ScopeSubDelegated) -> bool:
@@ -187,6 +197,10 @@ def _back_with_spawner(existing: ChildRecord, event: ScopeSubDelegated) -> bool:
 
 
 NO_LONGER_REGISTERED = {"applied": False, "reason": "the pod is no longer registered here"}
+
+_APPLIED = Reply({"applied": True})
+_DUPLICATE = Reply({"applied": False})
+"""The two replies to an event applied or not, made once (nothing changes a reply)."""
 
 
 def on_pod_event(
@@ -221,7 +235,7 @@ def on_pod_event(
         effects.append(PostEvent(applied.forward))
     if applied.notification is not None:
         effects.append(Notify(applied.notification))
-    effects.append(Reply({"applied": not applied.duplicate}))
+    effects.append(_DUPLICATE if applied.duplicate else _APPLIED)
     return effects
 
 

@@ -229,8 +229,12 @@ def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
     """Carry out the effects that only change the state; keep the rest, in order."""
     out: list[Effect] = []
     for effect in effects:
-        if type(effect) not in _SETTLED_HERE:
+        kind = type(effect)
+        if kind not in _SETTLED_HERE:
             out.append(effect)  # most effects, at the cost of one set lookup
+            continue
+        if kind is Notify and isinstance(effect, Notify):  # from an event: no pattern to match
+            out += turn_flow.notify(state, effect.notification)
             continue
         match effect:
             case Notify(notification=notification):

@@ -90,7 +90,7 @@ class Notification(Value):
 
     @classmethod
     def of(cls, event: PodEvent) -> Notification:
-        return cls(text=render(event), event=event)
+        return cls(render(event), event)  # positional: cheaper, and it runs for every event
 
 
 class NotificationBuffer:

@@ -356,6 +356,8 @@ def _track_prerequisites(state: PodState, notification: Notification) -> list[Ef
     children = state.children
     if kind == "turn_ended":
         children.finished.add(name)
+    if not children.prerequisites:
+        return []  # no task waits for anyone (nearly always)
     effects: list[Effect] = []
     for waiter, pending in list(children.prerequisites.items()):
         if name not in pending:

@@ -126,9 +126,21 @@ class Pod(PodCore):
         """Carry out what the rules returned, in order; the result of their ``Reply``,
         or ``LATER`` (the reply is sent later, or never) if they have none."""
         result: Any = LATER
+        journal, trace = self.journal, self.trace
         for effect in effects:
-            # Ordered by how often they come: an event from below makes a Trace, a
-            # Journal record and a Reply.
+            # An event from below makes a Trace, a Journal record and a Reply: those
+            # are told by their exact type, before any pattern is tried.
+            kind = type(effect)
+            if kind is Journal and isinstance(effect, Journal):
+                journal.append(effect.record)
+                continue
+            if kind is Trace and isinstance(effect, Trace):
+                if trace is not None:
+                    trace.write(effect.text)
+                continue
+            if kind is Reply and isinstance(effect, Reply):
+                result = effect.result
+                continue
             match effect:
                 case Reply(result=result):
                     pass

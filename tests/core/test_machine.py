@@ -305,6 +305,13 @@ class TestNotifications:
         assert [TellPrerequisites("b", None)] == of(TellPrerequisites, effects)
         assert ({}, {"a"}) == (state.children.prerequisites, state.children.finished)
 
+    def test_a_child_finishing_is_remembered_when_no_task_waits(self) -> None:
+        # For a sibling spawned later with --after: it does not wait for this one.
+        state = state_of(child("a", 11))
+        effects = run(state, EventReceived(TurnEnded("a", turn=1), 11))
+        assert [] == of(TellPrerequisites, effects)
+        assert ({}, {"a"}) == (state.children.prerequisites, state.children.finished)
+
     def test_a_sibling_erroring_skips_the_waiting_task_and_says_so(self) -> None:
         state = state_of(child("a", 11), child("b", 12))
         state.children.prerequisites["b"] = {"a"}

@@ -7,12 +7,16 @@ import functools
 import os
 from collections.abc import Iterator
 
+import orjson
 import pytest
 import trio
 import trio.testing
 
+from podd.core.effects import Journal, Reply, Trace
 from podd.core.scope import default_root_scope
 from podd.core.spec import PodSpec
+from podd.runtime.diagnostics import EventTrace
+from podd.runtime.loop import LATER
 from podd.runtime.pod import LoopReentryError, Pod
 
 
@@ -102,3 +106,25 @@ class TestDispatchLoop:
                 with pytest.raises(ValueError, match="bad"):
                     await pod.call("fails", fails)
                 nursery.cancel_scope.cancel()
+
+
+class TestRunEffects:
+    """The effects of an event from below (a Trace, a Journal record, a Reply) are
+    carried out like any other: in order, the Reply's result returned."""
+
+    def test_trace_journal_and_reply(self, pod: Pod, tmp_path: object) -> None:
+        path = os.path.join(str(tmp_path), "p.trace")
+        pod.trace = EventTrace(path)
+        record = {"op": "notify", "notification": {"text": "t", "event": {"kind": "x"}}}
+        result = pod.run_effects([Trace("apply a 1"), Journal(record), Reply({"applied": True})])
+        pod.trace.close()
+        assert {"applied": True} == result
+        with open(path) as f:
+            assert ["apply", "a", "1"] == f.read().split()[:3]
+        pod.journal.flush()
+        with open(pod.journal.path, "rb") as f:
+            assert [record] == [orjson.loads(line) for line in f.read().splitlines()]
+
+    def test_without_a_trace_or_a_reply(self, pod: Pod) -> None:
+        pod.trace = None
+        assert LATER is pod.run_effects([Trace("apply a 1")])
