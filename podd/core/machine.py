@@ -234,11 +234,9 @@ def _settle(state: PodState, effects: list[Effect], now: float) -> list[Effect]:
             out.append(effect)  # most effects, at the cost of one set lookup
             continue
         if kind is Notify and isinstance(effect, Notify):  # from an event: no pattern to match
-            out += turn_flow.notify(state, effect.notification)
+            out += turn_flow.notify(state, effect.notification)  # settled there
             continue
         match effect:
-            case Notify(notification=notification):
-                out += turn_flow.notify(state, notification)  # settled there
             case BeginStop(params=params, reason=reason):
                 out += _settle(state, _begin_stop(state, params, reason, now), now)
             case DropQueuedWork():

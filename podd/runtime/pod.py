@@ -128,8 +128,8 @@ class Pod(PodCore):
         result: Any = LATER
         journal, trace = self.journal, self.trace
         for effect in effects:
-            # An event from below makes a Trace, a Journal record and a Reply: those
-            # are told by their exact type, before any pattern is tried.
+            # An event from below makes a Trace, a Journal record and a Reply: those are
+            # told by their exact type (none is subclassed), the rest by pattern.
             kind = type(effect)
             if kind is Journal and isinstance(effect, Journal):
                 journal.append(effect.record)
@@ -142,13 +142,6 @@ class Pod(PodCore):
                 result = effect.result
                 continue
             match effect:
-                case Reply(result=result):
-                    pass
-                case Journal(record=record):
-                    self.journal.append(record)
-                case Trace(text=text):
-                    if self.trace is not None:
-                        self.trace.write(text)
                 case ReplyTo(waiter=(conn, request_id), result=value):
                     conn.reply(encode_result(request_id, value))
                 case PostEvent(event=event):
