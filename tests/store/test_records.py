@@ -8,14 +8,15 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 
+import attrs
 import pytest
 
 from podd.core.registry import ChildRecord, Registry
-from podd.core.spec import PodInfo, PodSpec
+from podd.core.spec import Ancestor, PodInfo, PodSpec
 from podd.store.journal import Snapshot, write_stopped
-from podd.store.pod_files import save_registry, write_info
+from podd.store.pod_files import read_info, save_registry, write_info
 from podd.store.records import read_pod_record, read_registry, read_stopped_record
-from protocol import ScopeRule
+from protocol import ScopeRule, converter
 
 
 @pytest.fixture
@@ -41,6 +42,44 @@ def info(root: str, name: str = "child", parent: str | None = "top") -> PodInfo:
 
 class TestPodRecord:
     """read_pod_record gives the fields of a pod.json written by write_info."""
+
+    def test_written_as_the_converter_would_and_read_back(self, root: str) -> None:
+        # Every field away from its default, so that a field whose type gets a hook of
+        # its own (which write_info's attrs.asdict would not apply) shows here.
+        spec = attrs.evolve(
+            info(root).spec,
+            ancestors=[Ancestor("top", "/r/top/sock"), Ancestor("base", "/r/base/sock")],
+            agent="claude -p",
+            task="do it",
+            turn_timeout=60.5,
+            wake_on_notify=True,
+            restart="on-failure",
+            parent_socket="/r/top/sock",
+            parent_pid=77,
+            reclaim_interval=2.0,
+            restore=True,
+            nested_sandbox=True,
+            driver="claude",
+            env={"KEY": "value"},
+            mcp=True,
+            until="DONE",
+            max_iterations=3,
+            budget=120.0,
+            gate="make test",
+            gate_timeout=9.0,
+            after=["a", "b"],
+            max_running=2,
+            slot_holders=[Ancestor("top", "/r/top/sock")],
+        )
+        bare = PodSpec(name=spec.name, root=spec.root, cwd=spec.cwd, scope=spec.scope)
+        given = [f.name for f in attrs.fields(PodSpec) if f.default is not attrs.NOTHING]
+        assert [] == [name for name in given if getattr(spec, name) == getattr(bare, name)]
+        written = PodInfo(spec=spec, pid=4242, start_time=1796000000.25)
+        path = os.path.join(root, "pod.json")
+        write_info(path, written)
+        with open(path, "rb") as f:
+            assert converter.unstructure(written) == json.load(f)
+        assert written == read_info(path)
 
     def test_fields_of_a_written_pod_json(self, root: str) -> None:
         path = os.path.join(root, "pod.json")
