@@ -15,10 +15,6 @@ from __future__ import annotations
 import os
 import sys
 
-from podd.cli.context import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, Exit
-from podd.cli.parser import build_parser, command_word
-from podd.errors import PoddError, UsageError
-
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command a few milliseconds).
 TYPE_CHECKING = False
@@ -26,7 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import NoReturn
 
-__all__ = ["build_parser", "command_word", "main"]
+__all__ = ["main"]
 
 UNTITLED = frozenset({"ls", "notifications", "reclaim", "result", "status"})
 """Commands that keep their command line as their title: they read and return in a few
@@ -38,7 +34,17 @@ may run for long, replaces its command line with its title."""
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command and return its exit status; run as the program (``argv`` is
     None), end the process with it."""
-    status = _run(argv)
+    if argv is None:
+        # First of all: a cold root spawn's pod starts importing the runtime now.
+        from podd.cli.early import prestart_pod
+
+        prestart_pod(sys.argv[1:])
+    try:
+        status = _run(argv)
+    finally:
+        prestart = sys.modules.get("podd.spawn.prestart")
+        if prestart is not None:
+            prestart.discard()  # forked for a spawn that did not use it (or argparse ended it)
     if argv is None:
         _end(status)
     return status
@@ -60,6 +66,10 @@ def _end(status: int) -> NoReturn:
 
 
 def _run(argv: Sequence[str] | None) -> int:
+    from podd.cli.context import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, Exit
+    from podd.cli.parser import build_parser, command_word
+    from podd.errors import PoddError, UsageError
+
     parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if argv is None and args.command not in UNTITLED:

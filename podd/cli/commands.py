@@ -186,8 +186,9 @@ def _spawn_root(
     )
     try:
         from podd.runtime.launch import run_pod
+        from podd.spawn import prestart
 
-        ready = spawn_detached(spec, run_pod=run_pod)
+        ready = spawn_detached(spec, run_pod=run_pod, prestarted=prestart.take())
     except SpawnError as exc:
         raise Exit(EXIT_FAILED, f"cannot spawn {name!r}: {exc.message} [{exc.code}]") from exc
     return {"name": name, "pid": ready.pid, "socket": ready.socket}

@@ -11,12 +11,13 @@ import os
 import sys
 
 from podd.cli import commands as c
+from podd.cli.early import command_word
 
 # Type checkers take this as true; the typing module is not imported (it costs every
 # command a few milliseconds).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from typing import Any
 
     from podd.cli.context import Context
@@ -105,15 +106,6 @@ class _Skipped:
 
     def add_argument(self, *args: Any, **kwargs: Any) -> None:
         return None
-
-
-def command_word(argv: Sequence[str]) -> str | None:
-    """The command ``argv`` names when that is plain: its first word, after nothing but
-    ``--root DIR`` (or ``--root=DIR``); else None."""
-    i = 0
-    while i < len(argv) and (argv[i] == "--root" or argv[i].startswith("--root=")):
-        i += 2 if argv[i] == "--root" else 1
-    return argv[i] if i < len(argv) and not argv[i].startswith("-") else None
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -34,7 +34,6 @@ import time
 
 from podd.proc.procfs import is_alive
 from podd.store.paths import short_socket_path
-from podd.store.records import live_record
 
 __all__ = [
     "ROOT_SOCKET",
@@ -67,6 +66,8 @@ def root_has_live_pods(root: str) -> bool:
     Read with ``podd.store.records`` and ``podd.proc.procfs``: the CLI asks this after every
     ``podd stop`` and ``podd reclaim``.
     """
+    from podd.store.records import live_record  # json: not for every caller of this module
+
     try:
         names = os.listdir(root)
     except OSError:

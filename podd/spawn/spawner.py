@@ -34,6 +34,7 @@ from podd.spawn.forkserver import (
     claim_root_socket,
     root_server_may_run,
 )
+from podd.spawn.prestart import PrestartedPod
 from protocol import ProtocolError, converter, error_from_wire
 from protocol.values import Value
 
@@ -185,16 +186,21 @@ def _ask_or_claim_root_server(
 
 
 def spawn_detached(
-    spec: PodSpec, timeout: float = STARTUP_TIMEOUT, run_pod: RunPod | None = None
+    spec: PodSpec,
+    timeout: float = STARTUP_TIMEOUT,
+    run_pod: RunPod | None = None,
+    prestarted: PrestartedPod | None = None,
 ) -> Ready:
     """Start a root pod in its own session and wait for it to listen.
 
     The root's fork server starts it in a few milliseconds if one runs. Otherwise the
-    pod is forked from this process with ``run_pod`` (else started with exec), with
-    the root's fork-server socket bound here and handed to the pod, which forks the
-    server off itself once it has imported the runtime: the socket listens before the
-    pod is ready, and no second interpreter imports the runtime. Raises ``SpawnError``;
-    on failure the process is gone and has removed what it made.
+    pod is ``prestarted`` (a process forked earlier that has imported the runtime
+    meanwhile, ``podd.spawn.prestart``), or forked from this process with ``run_pod``,
+    or else started with exec; the root's fork-server socket is bound here and handed to
+    the pod, which forks the server off itself once it has imported the runtime: the
+    socket listens before the pod is ready, and no second interpreter imports the
+    runtime. ``prestarted`` is killed if it is not used. Raises ``SpawnError``; on
+    failure the process is gone and has removed what it made.
     """
     read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
     err_read, err_write = os.pipe2(os.O_CLOEXEC)
@@ -214,8 +220,11 @@ def spawn_detached(
                 listener, identity = claimed
                 argv = ("--root-server-fd", str(listener.fileno()), "--root-server-ino")
                 argv += (str(identity),)
+            fds = (write_fd, err_write)
+            if pid is None and prestarted is not None:
+                server = None if claimed is None else (claimed[0].fileno(), claimed[1])
+                pid = prestarted.hand_over(spec, env, fds, server)
             if pid is None and run_pod is not None:
-                fds = (write_fd, err_write)
                 pid = _fork_pod_here(spec, env, run_pod, fds, (read_fd, err_read), argv)
         if pid is None:
             spec_fd = spec_file(spec)
@@ -238,6 +247,8 @@ def spawn_detached(
         os.close(err_read)
         raise SpawnError("spawn_failed", f"cannot start the pod process: {exc}") from exc
     finally:
+        if prestarted is not None:
+            prestarted.cancel()  # not used (a no-op if it was)
         os.close(write_fd)
         os.close(err_write)
         if listener is not None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from podd.cli import build_parser, command_word
+from podd.cli.early import command_word
+from podd.cli.parser import build_parser
 
 ARGVS = [
     ["spawn", "a", "--parent", "p", "--scope", "/x:write", "--json"],

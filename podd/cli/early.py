@@ -1,0 +1,66 @@
+"""What the command line reads of its arguments before it imports its parser.
+
+``command_word`` picks the command out of a plain command line, so that only that
+command's parser is built. ``prestart_pod`` forks the pod of a cold root spawn as the
+command starts (``podd.spawn.prestart``), so that the pod imports the runtime while
+the command parses its arguments: it reads the few words that say whether this is a
+root spawn, and where the root is, without parsing them. Whatever it guesses wrong
+only costs that head start: the spawn itself goes by what argparse makes of them.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Type checkers take this as true; the typing module is not imported.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["command_word", "prestart_pod"]
+
+
+def command_word(argv: Sequence[str]) -> str | None:
+    """The command ``argv`` names when that is plain: its first word, after nothing but
+    ``--root DIR`` (or ``--root=DIR``); else None."""
+    i = 0
+    while i < len(argv) and (argv[i] == "--root" or argv[i].startswith("--root=")):
+        i += 2 if argv[i] == "--root" else 1
+    return argv[i] if i < len(argv) and not argv[i].startswith("-") else None
+
+
+def _root_given(argv: Sequence[str]) -> str | None:
+    """The last ``--root DIR`` (or ``--root=DIR``) in ``argv``, as argparse takes it."""
+    given = None
+    for i, word in enumerate(argv):
+        if word == "--root" and i + 1 < len(argv):
+            given = argv[i + 1]
+        elif word.startswith("--root="):
+            given = word.partition("=")[2]
+    return given
+
+
+def cold_root_spawn(argv: Sequence[str]) -> str | None:
+    """The root, if ``argv`` asks for a root pod there that no root fork server will
+    start: a ``spawn`` without ``--parent`` (nor ``$POD_NAME``, which makes it a
+    child), no ``--help``, and no root fork server's socket in the root; else None."""
+    if command_word(argv) != "spawn" or os.environ.get("POD_NAME"):
+        return None
+    for word in argv:
+        if word in ("-h", "--help", "--parent") or word.startswith("--parent="):
+            return None
+    from podd.spawn.forkserver import available, root_server_may_run
+    from podd.store.paths import resolve_root
+
+    root = resolve_root(_root_given(argv))
+    return root if available() and not root_server_may_run(root) else None
+
+
+def prestart_pod(argv: Sequence[str]) -> None:
+    """For a cold root spawn, fork its pod process now (``podd.spawn.prestart``)."""
+    root = cold_root_spawn(argv)
+    if root is not None:
+        from podd.runtime.launch import load_runtime
+        from podd.spawn.prestart import prestart
+
+        prestart(load_runtime, root)
