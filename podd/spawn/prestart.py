@@ -128,6 +128,12 @@ def prestart(load: Callable[[], RunPod], root: str) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     except OSError:
         return
+    if min(ours.fileno(), theirs.fileno()) <= 2:
+        # A standard stream is closed, and the pair took its place: the process would
+        # replace it with /dev/null. The pod is forked later, as usual.
+        ours.close()
+        theirs.close()
+        return
     try:
         first = os.fork()
     except OSError:
