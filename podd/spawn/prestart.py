@@ -206,6 +206,8 @@ def _wait_for_spec(sock: socket.socket, load: Callable[[], RunPod], root: str) -
         sock.close()
         if not message:
             return
+        for fd in fds:  # as the command's own were: no program this pod runs gets them
+            os.set_inheritable(fd, False)
         if failure:  # on the pod's stderr, which the spawn shows when it fails
             code = 1
             os.write(fds[1], failure.encode(errors="replace"))
