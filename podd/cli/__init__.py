@@ -42,9 +42,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status = _run(argv)
     finally:
-        prestart = sys.modules.get("podd.spawn.prestart")
-        if prestart is not None:
-            prestart.discard()  # forked for a spawn that did not use it (or argparse ended it)
+        from podd.cli.early import discard_prestarted
+
+        discard_prestarted()
     if argv is None:
         _end(status)
     return status

@@ -11,13 +11,14 @@ only costs that head start: the spawn itself goes by what argparse makes of them
 from __future__ import annotations
 
 import os
+import sys
 
 # Type checkers take this as true; the typing module is not imported.
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["command_word", "prestart_pod"]
+__all__ = ["command_word", "discard_prestarted", "prestart_pod"]
 
 
 def command_word(argv: Sequence[str]) -> str | None:
@@ -64,3 +65,13 @@ def prestart_pod(argv: Sequence[str]) -> None:
         from podd.spawn.prestart import prestart
 
         prestart(load_runtime, root)
+
+
+def discard_prestarted() -> None:
+    """Kill the pod process ``prestart_pod`` forked if the command has not handed it a
+    spec: it failed, or was a usage error (which ends through argparse's
+    ``SystemExit``). Imports nothing: a command that forked none has not loaded
+    ``podd.spawn.prestart``."""
+    prestart = sys.modules.get("podd.spawn.prestart")
+    if prestart is not None:
+        prestart.discard()
