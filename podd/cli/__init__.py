@@ -19,7 +19,9 @@ import sys
 # command a few milliseconds).
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import Sequence
+    from types import SimpleNamespace
     from typing import NoReturn
 
 __all__ = ["main"]
@@ -67,11 +69,15 @@ def _end(status: int) -> NoReturn:
 
 def _run(argv: Sequence[str] | None) -> int:
     from podd.cli.context import EXIT_FAILED, EXIT_OK, EXIT_USAGE, Context, Exit
-    from podd.cli.parser import build_parser, command_word
+    from podd.cli.early import command_word, quick_read
     from podd.errors import PoddError, UsageError
 
-    parser = build_parser(command_word(sys.argv[1:] if argv is None else argv))
-    args = parser.parse_args(argv)
+    words = sys.argv[1:] if argv is None else list(argv)
+    args: argparse.Namespace | SimpleNamespace | None = quick_read(words)
+    if args is None:
+        from podd.cli.parser import build_parser
+
+        args = build_parser(command_word(words)).parse_args(words)
     if argv is None and args.command not in UNTITLED:
         from podd.proc.title import set_title
 

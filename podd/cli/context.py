@@ -16,6 +16,7 @@ from podd.store.paths import resolve_root
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     import argparse
+    from types import SimpleNamespace
     from typing import Any, NoReturn
 
 __all__ = [
@@ -63,7 +64,7 @@ def fail_for(exc: PoddError, what: str) -> NoReturn:
 class Context:
     """What every command needs: the root and ways to reach pods under it."""
 
-    def __init__(self, args: argparse.Namespace) -> None:
+    def __init__(self, args: argparse.Namespace | SimpleNamespace) -> None:
         self.args = args
         self.root = resolve_root(getattr(args, "root", None))
         self.json = bool(getattr(args, "json", False))

@@ -4,11 +4,14 @@ root spawn, whose pod is forked at once, and under which root."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 
 import pytest
 
-from podd.cli.early import cold_root_spawn
+from podd.cli.early import cold_root_spawn, command_word, quick_read
+from podd.cli.parser import build_parser
 from podd.spawn.forkserver import ROOT_SOCKET
 
 
@@ -77,3 +80,70 @@ class TestColdRootSpawn:
         self, plain_env: str, workdir: str, argv: list[str]
     ) -> None:
         assert workdir == cold_root_spawn([word.format(other=workdir) for word in argv])
+
+
+class TestQuickRead:
+    """The quick reads parsed without argparse give exactly what argparse gives."""
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["ls"],
+            ["ls", "--json"],
+            ["ls", "--tree"],
+            ["ls", "--tree", "--json", "--json"],
+            ["--root", "/r", "ls"],
+            ["--root=/r", "ls", "--json"],
+            ["ls", "--root", "/r"],
+            ["--root", "/a", "ls", "--root=/b"],
+            ["--root", "ls", "ls"],
+            ["--root=", "ls"],
+            ["status", "lead"],
+            ["status", "lead", "--json"],
+            ["status", "--json", "lead"],
+            ["--root", "/r", "status", "lead", "--root", "/s", "--json"],
+            ["status", "NOT-A-NAME"],
+        ],
+    )
+    def test_the_same_namespace_as_argparse(self, argv: list[str]) -> None:
+        quick = quick_read(argv)
+        assert quick is not None
+        assert vars(build_parser(command_word(argv)).parse_args(argv)) == vars(quick)
+
+    @pytest.mark.parametrize(
+        "argv",
+        [
+            ["ls", "--help"],
+            ["ls", "-h"],
+            ["ls", "--js"],
+            ["ls", "--no-such-flag"],
+            ["ls", "extra"],
+            ["ls", "--root"],
+            ["ls", "--root", "--json"],
+            ["status"],
+            ["status", "a", "b"],
+            ["status", "--", "-a"],
+            ["status", "a", "--tree"],
+            ["--json", "ls"],
+            ["send", "a", "hi"],
+            ["notifications"],
+            [],
+        ],
+    )
+    def test_anything_else_is_left_to_argparse(self, argv: list[str]) -> None:
+        assert None is quick_read(argv)
+
+    @pytest.mark.parametrize("argv", [["ls"], ["ls", "--json"], ["status", "nope", "--json"]])
+    def test_a_quick_read_does_not_import_argparse(self, root: str, argv: list[str]) -> None:
+        probe = (
+            "import sys; from podd.cli import main; status = main(sys.argv[1:]); "
+            "print(status, 'argparse' in sys.modules, file=sys.stderr)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", probe, "--root", root, *argv],
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        expected = "3" if argv[0] == "status" else "0"
+        assert f"{expected} False" == proc.stderr.decode().strip().splitlines()[-1]
