@@ -133,6 +133,19 @@ def kill_everything(root: str) -> list[str]:
     return killed
 
 
+@pytest.fixture(scope="session", autouse=True)
+def codex_daemon_dir() -> Iterator[None]:
+    """A codex pod's turn makes ``/tmp/codex-daemon-<uid>`` (``podd.drivers.codex``); a
+    test run that found none leaves none."""
+    from podd.drivers.codex import daemon_dir
+
+    path = pathlib.Path(daemon_dir())
+    there = path.exists()
+    yield
+    if not there and path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+
+
 @pytest.fixture
 def root() -> Iterator[str]:
     path = tempfile.mkdtemp(prefix="podd-t", dir="/tmp")

@@ -81,13 +81,18 @@ class Invocation(Value):
 
     ``session`` is the session the turn runs in when it is known before it starts
     (claude: always; codex: on a resumed turn, while a first one learns its thread id
-    from the output).
+    from the output). ``runtime_dirs`` are directories the CLI keeps outside any scope
+    and creates when they are missing (codex: ``/tmp/codex-daemon-<uid>``): the pod
+    creates them before the turn (mode 0700), as the CLI would itself unconfined, so
+    that a confined turn does not fail on creating them. Nothing more: they stay as
+    writable to the turn as its confinement makes them.
     """
 
     argv: tuple[str, ...]
     env: dict[str, str] = attrs.field(factory=dict)
     stdin: bytes
     session: str | None = None
+    runtime_dirs: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True, repr=False, eq=False)

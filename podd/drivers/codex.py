@@ -19,6 +19,7 @@ The output is JSON lines: ``thread.started`` (the thread id), ``turn.started``,
 
 from __future__ import annotations
 
+import os
 import posixpath
 from typing import Any
 
@@ -205,6 +206,15 @@ class CodexParser:
         )
 
 
+def daemon_dir() -> str:
+    """Where Codex keeps the socket of its shared app-server daemon, one directory per
+    user, in ``/tmp`` whatever ``TMPDIR`` says. Codex creates it when it builds its own
+    sandbox (bubblewrap), to hide it from the sandboxed command: in a turn where
+    ``/tmp`` is read-only (``--nested-sandbox``) that creation fails, and with it every
+    command of the agent ("error building bubblewrap command: Read-only file system")."""
+    return f"/tmp/codex-daemon-{os.getuid()}"
+
+
 class CodexDriver:
     """Runs ``codex exec`` and resumes its thread turn after turn."""
 
@@ -223,6 +233,7 @@ class CodexDriver:
             env={"CODEX_HOME": turn.state_dir},
             stdin=framed_input(turn.notifications, turn.text),
             session=turn.session,
+            runtime_dirs=(daemon_dir(),),
         )
 
     def parser(self) -> CodexParser:

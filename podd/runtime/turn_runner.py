@@ -11,6 +11,7 @@ stdout, the driver's parser.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -27,6 +28,8 @@ from podd.sandbox import Confinement
 from protocol.values import Value
 
 __all__ = ["TurnPlan", "run_work"]
+
+log = logging.getLogger(__name__)
 
 
 @attrs.frozen(kw_only=True, repr=False, eq=False)
@@ -219,6 +222,11 @@ async def _iteration(
     env = dict(plan.env)
     env.update(invocation.env)
     os.makedirs(plan.tmpdir, mode=0o700, exist_ok=True)
+    for path in invocation.runtime_dirs:
+        try:
+            os.makedirs(path, mode=0o700, exist_ok=True)
+        except OSError as exc:  # the CLI meets it as it would unconfined
+            log.warning("turn %d: cannot create %s for the agent: %s", plan.turn, path, exc)
     with plan.confine(_command_of(invocation.argv)) as confinement:
         step = await run_turn(
             handle,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from typing import Any
 
@@ -55,6 +56,11 @@ class TestInvocation:
         assert ("/bin/sh", "-c", "codex exec --json -") == invocation.argv
         assert {"CODEX_HOME": "/state/codex"} == invocation.env
         assert (b"task\n", None) == (invocation.stdin, invocation.session)
+
+    def test_its_daemon_dir_is_made_for_it(self) -> None:
+        # In /tmp whatever TMPDIR says: Codex puts it there.
+        dirs = DRIVER.invocation(turn()).runtime_dirs
+        assert (f"/tmp/codex-daemon-{os.getuid()}",) == dirs
 
     def test_later_turn_resumes_the_thread(self) -> None:
         invocation = DRIVER.invocation(turn(session="019a-thread"))

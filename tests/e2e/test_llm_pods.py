@@ -353,6 +353,39 @@ class TestCodexThreads:
             await world.stop("x")
 
 
+class TestCodexDaemonDir:
+    """Codex creates ``/tmp/codex-daemon-<uid>`` (its daemon's socket directory, in
+    ``/tmp`` whatever ``TMPDIR`` says) when it builds its own sandbox; where ``/tmp`` is
+    read-only to the turn (``--nested-sandbox``) it cannot, and its every command fails.
+    The pod creates it before a codex turn, as Codex would unconfined."""
+
+    async def test_a_codex_turn_finds_it_there(self, world: World) -> None:
+        daemon = pathlib.Path(f"/tmp/codex-daemon-{os.getuid()}")
+        if not take_away_if_idle(daemon):
+            pytest.skip(f"{daemon} is in use by a Codex daemon of this user")
+        try:
+            with trio.fail_after(BOUND):
+                await world.spawn("x", "--agent", "codex --skip-git-repo-check")
+                assert "finished" == (await world.turn("x", "hi"))["outcome"]
+                await world.stop("x")
+            assert (True, 0o700, os.getuid()) == kind_mode_owner(daemon)
+        finally:
+            take_away_if_idle(daemon)  # an empty one is made again by whoever needs it
+
+
+def take_away_if_idle(directory: pathlib.Path) -> bool:
+    """Remove ``directory`` if it is there and empty; whether it is gone."""
+    if directory.is_dir() and not any(directory.iterdir()):
+        directory.rmdir()
+    return not directory.exists()
+
+
+def kind_mode_owner(path: pathlib.Path) -> tuple[bool, int, int]:
+    """Whether ``path`` is a directory, its permission bits and its owner."""
+    made = path.stat()
+    return stat.S_ISDIR(made.st_mode), stat.S_IMODE(made.st_mode), made.st_uid
+
+
 class TestStateDirs:
     """Each pod's agent gets its own state dir, writable under confinement; the parent's
     environment's ``CLAUDE_CONFIG_DIR``/``CODEX_HOME`` never reach it; API keys and

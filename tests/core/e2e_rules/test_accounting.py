@@ -494,6 +494,9 @@ IO_ONLY: dict[str, str] = {
     "tests/e2e/test_llm_pods.py::TestCodexThreads::test_exec_then_exec_resume": (
         "the codex driver's command lines and thread id"
     ),
+    "tests/e2e/test_llm_pods.py::TestCodexDaemonDir::test_a_codex_turn_finds_it_there": (
+        "a directory the agent's CLI needs outside its scope, made on the disk"
+    ),
     "tests/e2e/test_llm_pods.py::TestStateDirs::test_each_pod_has_its_own_state_dir": (
         "each agent's state dir and environment"
     ),
