@@ -6,6 +6,7 @@
     pod_forkserver  a pod's own fork server: its loop, its wire with the pod, the clone
     forked_pod      what a forked process does to become a pod
     prestart        a cold root spawn's pod, forked as the command starts
+    detached        forking a process that outlives its parent (new session, init above)
     root_forkserver the root's fork server: root pods for the CLI, born with the first
     forkclient      the pod's side of its fork server
     child_process   a child pod seen from its parent: started, watched, stopped

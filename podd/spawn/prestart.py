@@ -16,8 +16,8 @@ code, and only the two of them hold the socket pair. A command that turns out no
 need the pod (a usage error, a failed check, a root fork server that answered) kills
 it with ``cancel``; a command that dies leaves it the socket pair closed, and it exits.
 
-Like a pod forked from the CLI, it has a session of its own, and a second fork makes
-init, not the short-lived command, its parent.
+Like a pod forked from the CLI, it is forked detached (``podd.spawn.detached``): a
+session of its own, and init, not the short-lived command, its parent.
 
 This module is light (the CLI imports it before anything else); what the process needs
 to become a pod is imported in the process.
@@ -30,6 +30,8 @@ import os
 import select
 import signal
 import socket
+
+from podd.spawn.detached import fork_detached
 
 # Type checkers take this as true; the modules are imported in the forked process only.
 TYPE_CHECKING = False
@@ -50,16 +52,18 @@ def starting_title(root: str) -> str:
 MAX_HANDOVER = 4 * 1024 * 1024
 """The largest spec a hand-over carries (a longer one is started the usual way)."""
 
+CANCEL_WAIT = 5.0
+"""How long ``cancel`` waits, at most, for the killed process to end (it ends at once
+but on a machine too busy to run it)."""
+
 
 class PrestartedPod:
     """The command's side of a pod process forked by ``prestart``."""
 
-    def __init__(self, sock: socket.socket, pid: int, group: int) -> None:
+    def __init__(self, sock: socket.socket, pid: int) -> None:
         self._sock: socket.socket | None = sock
         self.pid = pid
         """The process's pid: the pod's, once it has been handed its spec."""
-        self._group = group
-        """Its process group (and session): the pid of the fork that created both."""
 
     def hand_over(
         self,
@@ -81,11 +85,13 @@ class PrestartedPod:
         inode = None if root_server is None else root_server[1]
         payload = pickle.dumps((spec, env, inode), protocol=pickle.HIGHEST_PROTOCOL)
         attached = [*fds] if root_server is None else [*fds, root_server[0]]
-        try:
-            if len(payload) > MAX_HANDOVER:
-                raise OSError("the spec is too large to hand over")
-            socket.send_fds(sock, [payload], attached)
-        except OSError:
+        sent = False
+        if len(payload) <= MAX_HANDOVER:
+            # It is gone, or the message does not fit the socket's buffer: OSError.
+            with contextlib.suppress(OSError):
+                socket.send_fds(sock, [payload], attached)
+                sent = True
+        if not sent:
             self.cancel()
             return None
         self._sock = None
@@ -99,20 +105,20 @@ class PrestartedPod:
         if sock is None:
             return
         try:
-            # The process ends when the socket pair closes (or its import failed): the
-            # pid is still its own.
+            # While the socket pair is open the process waits on it (or has ended, its
+            # import failed): the pid is still its own.
             pidfd = os.pidfd_open(self.pid)
         except OSError:  # gone already
             pidfd = -1
-        # A group's id is not reused while the group has a member.
-        with contextlib.suppress(OSError):
-            os.killpg(self._group, signal.SIGKILL)
         sock.close()
-        if pidfd >= 0:
-            try:
-                select.select([pidfd], [], [], 1.0)
-            finally:
-                os.close(pidfd)
+        if pidfd < 0:
+            return
+        try:
+            with contextlib.suppress(OSError):
+                signal.pidfd_send_signal(pidfd, signal.SIGKILL)
+            select.select([pidfd], [], [], CANCEL_WAIT)
+        finally:
+            os.close(pidfd)
 
 
 _pending: PrestartedPod | None = None
@@ -134,35 +140,21 @@ def prestart(load: Callable[[], RunPod], root: str) -> None:
         ours.close()
         theirs.close()
         return
-    try:
-        first = os.fork()
-    except OSError:
+
+    def become() -> None:
         ours.close()
+        _wait_for_spec(theirs, load, root)
+
+    try:
+        pid = fork_detached(become)
+    except OSError:
+        pid = -1
+    finally:
         theirs.close()
-        return
-    if first == 0:
-        code = 1
-        try:
-            ours.close()
-            os.setsid()
-            second = os.fork()
-            if second == 0:
-                _wait_for_spec(theirs, load, root)  # never returns
-            theirs.send(str(second).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    theirs.close()
-    os.waitpid(first, 0)
-    try:
-        ours.settimeout(5.0)
-        answer = ours.recv(16)
-    except OSError:
-        answer = b""
-    if not answer.isdigit():
+    if pid < 0:
         ours.close()
         return
-    _pending = PrestartedPod(ours, int(answer), first)
+    _pending = PrestartedPod(ours, pid)
 
 
 def take() -> PrestartedPod | None:

@@ -27,6 +27,7 @@ import attrs
 import orjson
 
 from podd.core.spec import PodSpec
+from podd.spawn.detached import fork_detached
 from podd.spawn.forked_pod import RunPod, become_pod
 from podd.spawn.forkserver import (
     ask_root_server,
@@ -129,35 +130,12 @@ def _fork_pod_here(
     close: tuple[int, ...],
     argv: tuple[str, ...],
 ) -> int:
-    """Fork the pod of ``spec`` from this (single-threaded) process, detached: a new
-    session, and a second fork so that init, not this short-lived process, is its
-    parent. ``fds`` are its readiness and stderr pipes; ``close`` what it must not keep.
-    Returns the pod's pid. The pod imports the runtime itself: one interpreter start-up,
-    not two; it takes the spec as it is here, not encoded and decoded again."""
-    pid_read, pid_write = os.pipe2(os.O_CLOEXEC)
-    first = os.fork()
-    if first == 0:
-        code = 0
-        try:
-            os.close(pid_read)
-            os.setsid()
-            second = os.fork()
-            if second == 0:
-                for fd in (pid_write, *close):
-                    os.close(fd)
-                become_pod(run_pod, spec, *fds, env, argv=argv)
-            os.write(pid_write, str(second).encode())
-        except BaseException:
-            code = 1
-        finally:
-            os._exit(code)
-    os.close(pid_write)
-    os.waitpid(first, 0)
-    with os.fdopen(pid_read, "rb") as f:
-        answer = f.read()
-    if not answer.isdigit():
-        raise OSError("the pod process could not be forked")
-    return int(answer)
+    """Fork the pod of ``spec`` from this (single-threaded) process, detached
+    (``fork_detached``). ``fds`` are its readiness and stderr pipes; ``close`` what it
+    must not keep. Returns the pod's pid. The pod imports the runtime itself: one
+    interpreter start-up, not two; it takes the spec as it is here, not encoded and
+    decoded again."""
+    return fork_detached(lambda: become_pod(run_pod, spec, *fds, env, argv=argv), close)
 
 
 def _ask_or_claim_root_server(
